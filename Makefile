@@ -1,0 +1,77 @@
+# Keel: `make` builds build/keel.elf; `make iso` a GRUB ISO with the default guest; `make run`
+# boots it in QEMU at the shell; `make test` runs every test (installing what it needs).
+
+BUILD   := build
+CC      := gcc
+KEEL    := $(BUILD)/keel.elf
+ISO     := $(BUILD)/keel.iso
+PYTHON  := /usr/bin/python3
+
+CFLAGS  := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
+           -ffreestanding -fno-builtin -nostdlib -fno-pie -fno-pic -fno-stack-protector \
+           -fno-omit-frame-pointer -fcf-protection=none -mno-red-zone -mgeneral-regs-only \
+           -mcmodel=kernel -mno-mmx -mno-sse -mno-sse2 -fno-asynchronous-unwind-tables --param=min-pagesize=0 -I.
+# The image is linked in the low 2 GiB, so -mcmodel=kernel's sign-extended addressing does
+# not fit; small is right for an identity-mapped image below 2 GiB.
+CFLAGS  := $(filter-out -mcmodel=kernel,$(CFLAGS)) -mcmodel=small
+ASFLAGS := -I. -D__ASSEMBLY__
+LDFLAGS := -nostdlib -static -no-pie -Wl,--no-warn-rwx-segments -Wl,--build-id=none -z max-page-size=4096 -z noexecstack -T linker.ld
+
+SRC_DIRS := boot kernel kernel/lib mm drivers vmx svm
+C_SRCS   := $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c))
+S_SRCS   := $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.S))
+OBJS     := $(patsubst %,$(BUILD)/obj/%.o,$(C_SRCS) $(S_SRCS))
+DEPS     := $(OBJS:.o=.d)
+
+# Default guest bundled into the ISO and used by `make run`.
+DEFAULT_GUEST      := $(BUILD)/guests/hello.elf
+DEFAULT_GUEST_ARGS := name=hello mem=16M spin
+KEEL_ARGS          ?=
+
+.PHONY: all iso guests unit test run deps clean
+all: $(KEEL)
+
+$(KEEL): $(OBJS) linker.ld
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) -o $@ $(OBJS) -lgcc
+
+$(BUILD)/obj/%.c.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC    $<"
+	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%.S.o: %.S
+	@mkdir -p $(dir $@)
+	@echo "  AS    $<"
+	@$(CC) $(CFLAGS) $(ASFLAGS) -MMD -MP -c $< -o $@
+
+guests:
+	$(MAKE) -C tests/guests OUT=$(abspath $(BUILD))/guests
+
+$(DEFAULT_GUEST): guests
+
+iso: $(KEEL) guests
+	boot/mkiso.sh $(ISO) $(KEEL) "$(KEEL_ARGS)" $(DEFAULT_GUEST) "$(DEFAULT_GUEST_ARGS)"
+
+unit:
+	$(MAKE) -C tests/unit OUT=$(abspath $(BUILD))/unit run
+
+deps:
+	@tests/deps.sh
+
+# Boots Keel in QEMU (AMD SVM under TCG) with the default guest, serial console on this terminal.
+# Leave QEMU with Ctrl-A X.
+run: deps
+	$(MAKE) all guests
+	qemu-system-x86_64 -accel tcg -cpu qemu64,+svm,+npt -smp 2 -m 512M -display none \
+	    -serial mon:stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+	    -kernel $(KEEL) -append "$(KEEL_ARGS)" -initrd "$(DEFAULT_GUEST) $(DEFAULT_GUEST_ARGS)"
+
+test: deps
+	$(MAKE) all guests
+	$(PYTHON) -m pytest
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(DEPS)

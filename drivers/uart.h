@@ -1,0 +1,25 @@
+/* 16550 UART on COM1: polled output, non-blocking input for the shell. */
+#ifndef DRIVERS_UART_H
+#define DRIVERS_UART_H
+
+#include <stdbool.h>
+
+#define COM1_BASE   0x3F8
+#define UART_THR    0   /* transmit holding (write) */
+#define UART_RBR    0   /* receive buffer (read) */
+#define UART_IER    1
+#define UART_FCR    2
+#define UART_LCR    3
+#define UART_MCR    4
+#define UART_LSR    5
+#define UART_SCR    7
+#define UART_LSR_DR     0x01
+#define UART_LSR_THRE   0x20
+#define UART_LSR_TEMT   0x40
+#define UART_LCR_DLAB   0x80
+
+void uart_init(void);
+void uart_putc(char c);
+int uart_getc(void);    /* -1 when nothing is waiting */
+
+#endif

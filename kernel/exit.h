@@ -1,0 +1,43 @@
+/* Vendor-neutral exit handlers. vmx/ and svm/ decode their exit information and call these from
+ * their exit tables; the return value says what the vendor loop does next. */
+#ifndef KERNEL_EXIT_H
+#define KERNEL_EXIT_H
+
+#include <stdint.h>
+#include <stdbool.h>
+#include "kernel/vcpu.h"
+
+enum exit_action {
+    EXIT_NEXT,      /* done: advance RIP past the exiting instruction and re-enter */
+    EXIT_RETRY,     /* re-enter at the same RIP (e.g. an exception was queued instead) */
+    EXIT_BLOCK,     /* the vCPU is halted: wait for an event or a request, then re-enter */
+    EXIT_STOP,      /* the vCPU must not run again (its VM ended or was stopped) */
+};
+
+struct io_exit {
+    uint16_t port;
+    uint8_t size;       /* 1, 2 or 4 */
+    bool in, string, rep;
+};
+
+int exit_cpuid(struct vcpu *v);
+int exit_io(struct vcpu *v, const struct io_exit *io);
+int exit_rdmsr(struct vcpu *v);
+int exit_wrmsr(struct vcpu *v);
+int exit_hlt(struct vcpu *v);
+int exit_hypercall(struct vcpu *v);
+/* access: GPA_R, GPA_W or GPA_X (kernel/vendor.h) */
+int exit_gpa_fault(struct vcpu *v, uint64_t gpa, unsigned access);
+int exit_exception(struct vcpu *v, unsigned vector, uint32_t error);
+int exit_triple_fault(struct vcpu *v);
+int exit_init_signal(struct vcpu *v);
+int exit_extint(struct vcpu *v);        /* a host interrupt made the guest exit */
+int exit_unhandled(struct vcpu *v, uint32_t code);
+/* Before each entry when v->requests or this CPU's work is set: EXIT_STOP ends the loop,
+ * EXIT_BLOCK waits, EXIT_RETRY enters. */
+int exit_check_requests(struct vcpu *v);
+/* After EXIT_BLOCK: sleeps with interrupts on until an event/request arrives; returns the next
+ * action the same way as exit_check_requests. */
+int exit_wait(struct vcpu *v);
+
+#endif

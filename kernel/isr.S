@@ -1,0 +1,82 @@
+/* Interrupt entry stubs: every vector pushes a uniform frame (vector, error code or 0) and
+ * joins trap_common, which saves the GPRs and calls trap_dispatch(struct trap_frame *). */
+    .text
+.macro ISR_NOERR v
+    .align 16
+isr_\v:
+    pushq   $0
+    pushq   $\v
+    jmp     trap_common
+.endm
+.macro ISR_ERR v
+    .align 16
+isr_\v:
+    pushq   $\v
+    jmp     trap_common
+.endm
+
+/* Exceptions with an error code: 8, 10-14, 17, 21, 29, 30. */
+.irp v, 0,1,2,3,4,5,6,7,9,15,16,18,19,20,22,23,24,25,26,27,28,31
+ISR_NOERR \v
+.endr
+.irp v, 8,10,11,12,13,14,17,21,29,30
+ISR_ERR \v
+.endr
+/* Vectors 32-255: one 16-byte stub each, found by address arithmetic in idt_init. */
+    .align 16
+    .global isr_stubs_32
+isr_stubs_32:
+.set vec, 32
+.rept 224
+    .align 16
+    pushq   $0
+    pushq   $vec
+    jmp     trap_common
+.set vec, vec + 1
+.endr
+
+trap_common:
+    push    %rax
+    push    %rbx
+    push    %rcx
+    push    %rdx
+    push    %rsi
+    push    %rdi
+    push    %rbp
+    push    %r8
+    push    %r9
+    push    %r10
+    push    %r11
+    push    %r12
+    push    %r13
+    push    %r14
+    push    %r15
+    mov     %rsp, %rdi
+    cld
+    call    trap_dispatch
+    pop     %r15
+    pop     %r14
+    pop     %r13
+    pop     %r12
+    pop     %r11
+    pop     %r10
+    pop     %r9
+    pop     %r8
+    pop     %rbp
+    pop     %rdi
+    pop     %rsi
+    pop     %rdx
+    pop     %rcx
+    pop     %rbx
+    pop     %rax
+    add     $16, %rsp
+    iretq
+
+/* Stub addresses of the 32 exceptions, for idt_init. */
+    .section .rodata
+    .align 8
+    .global isr_table
+isr_table:
+.irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    .quad isr_\v
+.endr

@@ -1,0 +1,130 @@
+/* Start-up, in order: console, boot information and options, memory, this CPU's tables, ACPI,
+ * APIC and timers, the other CPUs, then the guests and the shell. */
+#include "kernel/bootinfo.h"
+#include "kernel/cmdline.h"
+#include "kernel/log.h"
+#include "kernel/percpu.h"
+#include "kernel/power.h"
+#include "kernel/smp.h"
+#include "kernel/trap.h"
+#include "kernel/version.h"
+#include "kernel/vm.h"
+#include "kernel/x86.h"
+#include "kernel/lib/string.h"
+#include "mm/memmap.h"
+#include "mm/paging.h"
+#include "mm/pmm.h"
+#include "drivers/acpi.h"
+#include "drivers/lapic.h"
+#include "drivers/pic.h"
+#include "drivers/timer.h"
+#include "drivers/uart.h"
+#include "boot/boot.h"
+
+#define LOW_MEMORY_END  0x100000ull
+
+extern char _image_start[], _image_end[];
+extern char boot_stack_top[];
+
+static struct bootinfo bootinfo;
+static struct keel_opts opts;
+
+static void unknown_option(const char *w, size_t len, void *ctx)
+{
+    (void)ctx;
+    kprintf("keel: unknown option '%.*s' ignored\n", (int)len, w);
+}
+
+static void reserve(struct memmap *mm, uint64_t base, uint64_t len, const char *what)
+{
+    if (len && memmap_reserve(mm, base, len))
+        pr_debug("mm: reserved %#lx-%#lx (%s)\n", base, base + len, what);
+}
+
+/* Keeps everything the loader handed us out of the allocator's reach. */
+static void reserve_boot_data(struct memmap *mm)
+{
+    uint64_t img = (uint64_t)_image_start, img_len = (uint64_t)_image_end - img;
+    reserve(mm, img, img_len, "Keel");
+    reserve(mm, 0, LOW_MEMORY_END, "BIOS, trampoline");
+    reserve(mm, bootinfo.info_start, bootinfo.info_end - bootinfo.info_start, "boot info");
+    reserve(mm, (uint64_t)bootinfo.cmdline, strlen(bootinfo.cmdline) + 1, "cmdline");
+    for (unsigned i = 0; i < bootinfo.nmods; i++) {
+        const struct boot_module *m = &bootinfo.mods[i];
+        reserve(mm, m->start, m->end - m->start, "module");
+        reserve(mm, (uint64_t)m->cmdline, strlen(m->cmdline) + 1, "module cmdline");
+    }
+}
+
+/* Loaders list the memory Keel was loaded into as usable; an entry of another type over the
+ * image, or entries overlapping each other, mean the map is wrong. Keel runs from where it was
+ * loaded, so it says so and lets the more restrictive type win for everything else. */
+static void warn_image_overlaps(const struct memmap *mm)
+{
+    uint64_t img = (uint64_t)_image_start, end = (uint64_t)_image_end;
+    for (unsigned i = 0; i < mm->n; i++) {
+        const struct mem_range *r = &mm->r[i];
+        if (r->type != MEM_USABLE && r->base < end && img < r->base + r->len)
+            pr_warn("mm: memory map entry %#lx-%#lx (type %u) overlaps Keel's image %#lx-%#lx; "
+                    "ignoring it there\n", r->base, r->base + r->len, r->type, img, end);
+    }
+}
+
+/* test_corrupt=mmap_overlap: a reserved entry across the image and a usable entry that
+ * overlaps its neighbours, as a broken loader might produce. */
+static void corrupt_memmap(struct memmap *mm)
+{
+    uint64_t img = (uint64_t)_image_start;
+    memmap_add(mm, img - 0x1000, 0x3000, MEM_RESERVED);
+    memmap_add(mm, 0x80000, 0x200000, MEM_USABLE);
+}
+
+static void setup_memory(void)
+{
+    struct memmap *mm = &bootinfo.mmap;
+    bool drop = !strcmp(opts.test_drop, "mmap");
+    if (!bootinfo.has_mmap || drop)
+        panic("no memory map from the loader%s; Keel cannot know which memory is free",
+              drop ? " (test_drop=mmap)" : "");
+    if (!strcmp(opts.test_corrupt, "mmap_overlap"))
+        corrupt_memmap(mm);
+    warn_image_overlaps(mm);
+    memmap_normalize(mm);
+    reserve_boot_data(mm);
+    memmap_normalize(mm);
+    pmm_init(mm);
+    paging_init(mm);
+}
+
+void kmain(uint32_t magic, uint64_t info)
+{
+    uart_init();
+    kprintf("\nKeel %s x86-64 microhypervisor\n", KEEL_VERSION);
+    percpu_init(0, 0, (uint64_t)boot_stack_top);
+    gdt_load(0);
+    idt_init();
+    idt_load();
+    pic_mask_all();
+
+    const char *why = 0;
+    if (bootinfo_parse(magic, info, &bootinfo, &why) != 0)
+        panic("%s", why);
+    cmdline_parse_keel(bootinfo.cmdline, &opts, unknown_option, 0);
+    log_level = opts.loglevel;
+    power_off_when_done = opts.poweroff;
+    pr_info("keel: multiboot%d, cmdline '%s', %u module(s)\n", bootinfo.version, bootinfo.cmdline,
+            bootinfo.nmods);
+    if (bootinfo.dropped_mods)
+        pr_warn("keel: %u module(s) beyond the first %d ignored\n", bootinfo.dropped_mods,
+                BOOT_MAX_MODULES);
+
+    setup_memory();
+    acpi_init(&bootinfo, !strcmp(opts.test_drop, "madt"));
+    lapic_setup_mode(acpi_have_madt ? acpi_madt.lapic_addr : 0, true);
+    tsc_calibrate(acpi_have_fadt ? acpi_fadt.pm_tmr_blk : 0);
+    smp_boot();
+    vm_start_all(bootinfo.mods, bootinfo.nmods);
+    if (power_off_when_done && vm_count_running() == 0)
+        power_off(vm_exit_status());
+    cpu_idle_loop();
+}

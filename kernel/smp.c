@@ -1,0 +1,175 @@
+#include "kernel/smp.h"
+#include "kernel/percpu.h"
+#include "kernel/trap.h"
+#include "kernel/log.h"
+#include "kernel/x86.h"
+#include "kernel/lib/string.h"
+#include "kernel/vm.h"
+#include "mm/pmm.h"
+#include "mm/paging.h"
+#include "drivers/lapic.h"
+#include "drivers/acpi.h"
+#include "drivers/timer.h"
+#include "boot/boot.h"
+
+#define AP_START_TIMEOUT_US 200000
+#define CALL_TIMEOUT_US     500000
+#define IST_COUNT           3
+
+extern char trampoline[], trampoline_end[];
+extern uint64_t boot_pml4[];
+extern const char boot_gdt_ptr[];
+
+unsigned cpus_online = 1;
+static volatile bool stopping;
+
+static void setup_ist(struct percpu *p)
+{
+    for (int i = 0; i < IST_COUNT; i++) {
+        uint64_t s = pmm_alloc(IST_STACK_SIZE / PAGE_SIZE, 1, PMM_OWNER_KEEL);
+        if (!s)
+            panic("out of memory for interrupt stacks");
+        p->tss.ist[i] = s + IST_STACK_SIZE;
+    }
+}
+
+/* Common per-CPU bring-up once the CPU runs 64-bit C code with its stack. */
+static void cpu_setup(unsigned cpu)
+{
+    struct percpu *p = percpu_of(cpu);
+    percpu_init(cpu, p->apic_id, p->stack_top);
+    gdt_load(cpu);
+    idt_load();
+    lapic_init_cpu();
+    p->state = CPU_ONLINE;
+    kprintf("cpu %u: apic %u online\n", cpu, p->apic_id);
+}
+
+void ap_main(unsigned cpu)
+{
+    paging_load();
+    cpu_setup(cpu);
+    cpu_idle_loop();
+}
+
+static bool start_ap(unsigned cpu)
+{
+    struct percpu *p = percpu_of(cpu);
+    uint64_t stack = pmm_alloc(STACK_SIZE / PAGE_SIZE, 1, PMM_OWNER_KEEL);
+    if (!stack)
+        return false;
+    p->stack_top = stack + STACK_SIZE;
+    setup_ist(p);
+    p->state = CPU_STARTING;
+    char *params = (char *)(TRAMP_BASE + TRAMP_PARAMS);
+    *(uint64_t *)(params + TP_CR3) = (uint64_t)boot_pml4;
+    *(uint64_t *)(params + TP_STACK) = p->stack_top;
+    *(uint64_t *)(params + TP_ENTRY) = (uint64_t)ap_main;
+    *(uint64_t *)(params + TP_CPU) = cpu;
+    memcpy(params + TP_GDT, boot_gdt_ptr, 6);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    lapic_send_init(p->apic_id);
+    udelay(10000);
+    for (int sipi = 0; sipi < 2 && p->state == CPU_STARTING; sipi++) {
+        lapic_send_sipi(p->apic_id, TRAMP_BASE >> 12);
+        udelay(200);
+    }
+    uint64_t deadline = rdtsc() + tsc_hz / 1000000 * AP_START_TIMEOUT_US;
+    while (p->state == CPU_STARTING && (int64_t)(rdtsc() - deadline) < 0)
+        cpu_relax();
+    return p->state == CPU_ONLINE;
+}
+
+void smp_boot(void)
+{
+    struct percpu *bsp = percpu_of(0);
+    bsp->apic_id = lapic_id();
+    setup_ist(bsp);
+    cpu_setup(0);
+    if (!acpi_have_madt)
+        goto done;
+    memcpy((void *)TRAMP_BASE, trampoline, (size_t)(trampoline_end - trampoline));
+    unsigned next = 1;
+    for (unsigned i = 0; i < acpi_madt.ncpus; i++) {
+        uint32_t id = acpi_madt.apic_id[i];
+        if (id == bsp->apic_id)
+            continue;
+        if (next == MAX_CPUS) {
+            pr_warn("cpu: more than %u CPUs; apic %u and later ignored\n", MAX_CPUS, id);
+            break;
+        }
+        percpu_of(next)->apic_id = id;
+        if (start_ap(next)) {
+            cpus_online++;
+        } else {
+            percpu_of(next)->state = CPU_FAILED;
+            kprintf("cpu %u: apic %u did not start; skipped\n", next, id);
+        }
+        next++;
+    }
+    ncpus = next;
+done:
+    kprintf("keel: %u cpus online\n", cpus_online);
+}
+
+void cpu_kick(unsigned cpu)
+{
+    if (cpu != cpu_id())
+        lapic_send_ipi(percpu_of(cpu)->apic_id, VEC_KICK);
+}
+
+bool smp_call(unsigned cpu, void (*fn)(void *), void *arg)
+{
+    struct percpu *p = percpu_of(cpu);
+    if (cpu == cpu_id()) {
+        fn(arg);
+        return true;
+    }
+    if (p->state != CPU_ONLINE)
+        return false;
+    p->call_fn = fn;
+    p->call_arg = arg;
+    p->call_done = false;
+    __atomic_or_fetch(&p->work, CPU_WORK_CALL, __ATOMIC_SEQ_CST);
+    cpu_kick(cpu);
+    uint64_t deadline = rdtsc() + tsc_hz / 1000000 * CALL_TIMEOUT_US;
+    while (!p->call_done && (int64_t)(rdtsc() - deadline) < 0)
+        cpu_relax();
+    return p->call_done;
+}
+
+void cpu_do_work(void)
+{
+    struct percpu *p = this_cpu();
+    uint32_t w = __atomic_exchange_n(&p->work, 0, __ATOMIC_SEQ_CST);
+    if (w & CPU_WORK_CALL) {
+        p->call_fn(p->call_arg);
+        __atomic_store_n(&p->call_done, true, __ATOMIC_RELEASE);
+    }
+    if (stopping) {
+        p->state = CPU_STOPPED;
+        irq_disable();
+        for (;;)
+            halt();
+    }
+}
+
+void smp_stop_others(void)
+{
+    stopping = true;
+    for (unsigned c = 0; c < ncpus; c++)
+        if (c != cpu_id() && percpu_of(c)->state == CPU_ONLINE)
+            cpu_kick(c);
+}
+
+/* What a CPU does when it has nothing to run: wait for a vCPU to be given to it or for work. */
+void cpu_idle_loop(void)
+{
+    for (;;) {
+        irq_disable();
+        cpu_do_work();
+        if (vm_cpu_has_vcpu())
+            vm_cpu_run();       /* returns when that vCPU ends */
+        safe_halt();
+    }
+}

@@ -1,0 +1,89 @@
+/* A virtual CPU: vendor-neutral state, its pending-event queue, exit counters and trace ring.
+ * The vendor part (VMCS or VMCB) hangs off `vendor` and is touched only by vmx/ or svm/. */
+#ifndef KERNEL_VCPU_H
+#define KERNEL_VCPU_H
+
+#include <stdint.h>
+#include <stdbool.h>
+#include "kernel/spinlock.h"
+
+struct vm;
+
+/* Guest GPRs in instruction-encoding order, so a decoded register number indexes them. The
+ * entry/exit stubs save and restore all of them except RSP, which lives in the VMCS/VMCB. */
+enum gpr { GPR_RAX, GPR_RCX, GPR_RDX, GPR_RBX, GPR_RSP, GPR_RBP, GPR_RSI, GPR_RDI,
+           GPR_R8, GPR_R9, GPR_R10, GPR_R11, GPR_R12, GPR_R13, GPR_R14, GPR_R15, GPR_COUNT };
+
+/* Registers kept by the vendor (VMCS fields / VMCB save area). */
+enum vreg { VREG_RIP, VREG_RSP, VREG_RFLAGS, VREG_CR0, VREG_CR2, VREG_CR3, VREG_CR4, VREG_EFER,
+            VREG_CS_SEL, VREG_CS_BASE, VREG_CS_ATTR, VREG_PAT, VREG_COUNT };
+
+enum vcpu_state {
+    VCPU_CREATED,       /* set up, not yet run */
+    VCPU_RUNNING,       /* in the guest or handling an exit */
+    VCPU_HALTED,        /* HLT with interrupts on: waits for an event */
+    VCPU_PAUSED,        /* stopped by the operator; `resume` continues */
+    VCPU_WAIT_SIPI,     /* after INIT, until a SIPI (guest SMP) */
+    VCPU_STOPPED,       /* for good: its VM ended */
+};
+
+/* An event to deliver at the next entry (exceptions from emulation, later interrupts). */
+enum event_type { EVENT_EXTINT = 0, EVENT_NMI = 2, EVENT_EXCEPTION = 3 };
+struct vcpu_event {
+    uint8_t vector, type;
+    bool has_error;
+    uint32_t error;
+};
+#define VCPU_EVENTS 16
+
+/* Exit counters are indexed by the vendor's compact exit index (see vendor->exit_index). */
+#define EXIT_SLOTS  320
+
+struct exit_trace {
+    uint64_t tsc, rip, qual;
+    uint32_t reason;        /* vendor exit code */
+};
+#define TRACE_SLOTS 64
+
+/* Requests from other CPUs (shell, VM teardown), acted on before the next entry. */
+#define VCPU_REQ_STOP   (1u << 0)
+#define VCPU_REQ_PAUSE  (1u << 1)
+#define VCPU_REQ_EVENT  (1u << 2)
+
+struct vcpu {
+    uint64_t gpr[GPR_COUNT];            /* must stay first: the entry/exit stubs use offset 0 */
+    struct vm *vm;
+    unsigned id;                        /* index in its VM */
+    unsigned pcpu;                      /* the physical CPU it runs on */
+    volatile enum vcpu_state state;
+    volatile uint32_t requests;
+    void *vendor;                       /* struct vmx_vcpu / struct svm_vcpu */
+
+    spinlock_t event_lock;
+    unsigned ev_head, ev_tail;
+    struct vcpu_event events[VCPU_EVENTS];
+
+    uint64_t exits_total;
+    uint64_t exits[EXIT_SLOTS];
+    bool trace_on;
+    unsigned trace_next;
+    struct exit_trace trace[TRACE_SLOTS];
+
+    /* Entry state (multiboot: 32-bit protected mode). */
+    uint64_t entry_rip, entry_rax, entry_rbx;
+};
+
+/* Pending events: producers on any CPU, the consumer is the vCPU's own CPU. */
+bool vcpu_queue_event(struct vcpu *v, const struct vcpu_event *e);   /* false if full */
+bool vcpu_peek_event(struct vcpu *v, struct vcpu_event *e);
+void vcpu_pop_event(struct vcpu *v);
+static inline bool vcpu_has_event(const struct vcpu *v) { return v->ev_head != v->ev_tail; }
+void vcpu_inject_exception(struct vcpu *v, uint8_t vector, bool has_error, uint32_t error);
+
+/* Makes the vCPU look at its requests soon: IPI to its CPU, or wake it from HLT. */
+void vcpu_kick(struct vcpu *v);
+void vcpu_request(struct vcpu *v, uint32_t req);
+
+void vcpu_trace_exit(struct vcpu *v, uint32_t reason, uint64_t rip, uint64_t qual);
+
+#endif
