@@ -54,6 +54,7 @@ struct vcpu {
     uint64_t gpr[GPR_COUNT];            /* must stay first: the entry/exit stubs use offset 0 */
     struct vm *vm;
     unsigned id;                        /* index in its VM */
+    unsigned uid;                       /* unique across VMs, from 1: VPID / ASID */
     unsigned pcpu;                      /* the physical CPU it runs on */
     volatile enum vcpu_state state;
     volatile uint32_t requests;

@@ -3,12 +3,64 @@
 #define KERNEL_VM_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include "kernel/bootinfo.h"
+#include "kernel/cmdline.h"
+#include "kernel/spinlock.h"
+#include "kernel/vcpu.h"
+#include "kernel/vuart.h"
+#include "mm/gpa.h"
+
+#define VM_MAX          16
+#define VM_MAX_VCPUS    16
+#define VM_MAX_MODS     4
+
+enum vm_state {
+    VM_FREE,            /* slot unused */
+    VM_RUNNING,
+    VM_PAUSED,
+    VM_ENDED,           /* exited with a status or stopped; see status/reason */
+};
+
+struct vm {
+    unsigned id;                    /* slot index; pmm owner is id + 1 */
+    char name[GUEST_NAME_MAX];
+    volatile enum vm_state state;
+    spinlock_t lock;
+    struct guest_cfg cfg;
+    const struct boot_module *image;        /* for `reset` */
+    unsigned nmods;
+    const struct boot_module *mods[VM_MAX_MODS];   /* the guest's own modules */
+
+    unsigned nvcpus;
+    struct vcpu *vcpus[VM_MAX_VCPUS];
+    unsigned running_vcpus;                 /* vCPUs not yet stopped */
+
+    struct gpa_space mem;
+    uint64_t ram_hpa, ram_size;
+    struct vuart uart;
+
+    bool exited;                    /* ended through the debug-exit port or a clean halt */
+    int status;                     /* exit status; -1 when stopped for a fault */
+    char reason[112];               /* why it stopped, for `vms` */
+};
+
+extern struct vm vms[VM_MAX];
 
 void vm_start_all(const struct boot_module *mods, unsigned n);
 unsigned vm_count_running(void);
 int vm_exit_status(void);               /* 0 if every VM ended with status 0 */
 bool vm_cpu_has_vcpu(void);             /* a vCPU is assigned to this CPU and can run */
 void vm_cpu_run(void);                  /* runs it until it stops */
+
+static inline uint64_t vm_gpt_root(const struct vm *vm) { return vm->mem.pt.root; }
+static inline unsigned vm_owner(const struct vm *vm) { return vm->id + 1; }
+
+/* Ending a VM. Safe from any of its vCPUs' CPUs or from the shell; idempotent. */
+void vm_exit(struct vm *vm, int status, const char *note);       /* guest asked to end */
+void vm_stop(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+struct vm *vm_by_name(const char *name);
+/* A vCPU halted with interrupts off: the VM ends (status 0) when all its vCPUs have. */
+void vm_vcpu_done(struct vcpu *v);
 
 #endif

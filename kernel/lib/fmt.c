@@ -112,8 +112,7 @@ static int64_t get_signed(const struct spec *sp, va_list *ap)
 static const char *parse_int(const char *f, int *v)
 {
     for (; *f >= '0' && *f <= '9'; f++)
-        if (*v < 1000000)
-            *v = *v * 10 + (*f - '0');
+        *v = *v < 100000 ? *v * 10 + (*f - '0') : 1000000;
     return f;
 }
 
@@ -199,6 +198,9 @@ static void convert(struct out *o, struct spec *sp, va_list *ap)
     }
     case 's':
         emit_str(o, sp, va_arg(*ap, const char *));
+        break;
+    case '%':
+        put(o, '%');
         break;
     default:
         put(o, '%');

@@ -1,0 +1,112 @@
+/* What CPUID tells a guest: the host's answer, minus everything Keel does not virtualize, plus
+ * the hypervisor bit and Keel's leaves. Feature words are whitelists, so a new host feature is
+ * hidden until someone decides it is safe. */
+#include "kernel/exit.h"
+#include "kernel/vm.h"
+#include "kernel/x86.h"
+
+#define HV_LEAF_BASE        0x40000000u
+#define HV_LEAF_MAX         0x40000001u
+#define HV_SIG              0x6C65654Bu     /* "Keel" */
+#define BASIC_LEAF_MAX      0x0000000Du
+#define EXT_LEAF_BASE       0x80000000u
+
+/* Leaf 1 ECX: SSE3, PCLMULQDQ, SSSE3, CX16, SSE4.1, SSE4.2, MOVBE, POPCNT, AES, RDRAND. */
+#define L1_ECX_KEEP  ((1u << 0) | (1u << 1) | (1u << 9) | (1u << 13) | (1u << 19) | (1u << 20) | \
+                      (1u << 22) | (1u << 23) | (1u << 25) | (1u << 30))
+/* Leaf 1 EDX: FPU VME DE PSE TSC MSR PAE CX8 SEP PGE CMOV PAT PSE36 CLFSH MMX FXSR SSE SSE2 SS. */
+#define L1_EDX_KEEP  ((1u << 0) | (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 5) | \
+                      (1u << 6) | (1u << 8) | (1u << 11) | (1u << 13) | (1u << 15) | (1u << 16) | \
+                      (1u << 17) | (1u << 19) | (1u << 23) | (1u << 24) | (1u << 25) | \
+                      (1u << 26) | (1u << 27))
+/* Leaf 7 EBX: FSGSBASE BMI1 SMEP BMI2 ERMS ADX SMAP CLFLUSHOPT CLWB. */
+#define L7_EBX_KEEP  ((1u << 0) | (1u << 3) | (1u << 7) | (1u << 8) | (1u << 9) | (1u << 19) | \
+                      (1u << 20) | (1u << 23) | (1u << 24))
+/* 0x80000001 ECX: LAHF/SAHF, AltMovCr8, LZCNT, SSE4A, MisAlignSse, PREFETCHW. */
+#define E1_ECX_KEEP  ((1u << 0) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 7) | (1u << 8))
+/* 0x80000001 EDX: the leaf 1 bits AMD mirrors, SYSCALL, NX, MMXEXT, FFXSR, 1G pages, LM,
+ * 3DNow!. */
+#define E1_EDX_KEEP  ((L1_EDX_KEEP & 0x0183F3FFu) | (1u << 11) | (1u << 20) | (1u << 22) | \
+                      (1u << 25) | (1u << 26) | (1u << 29) | (1u << 30) | (1u << 31))
+#define E7_EDX_INVARIANT_TSC (1u << 8)
+
+static void hv_leaf(uint32_t leaf, struct cpuid_regs *r)
+{
+    *r = (struct cpuid_regs){ 0 };
+    if (leaf == HV_LEAF_BASE)
+        *r = (struct cpuid_regs){ HV_LEAF_MAX, HV_SIG, HV_SIG, HV_SIG };
+}
+
+static void basic_leaf(const struct vcpu *v, uint32_t leaf, struct cpuid_regs *r)
+{
+    switch (leaf) {
+    case 0:
+        if (r->eax > BASIC_LEAF_MAX)
+            r->eax = BASIC_LEAF_MAX;
+        break;
+    case 1:
+        /* Initial APIC id and logical processor count describe this VM, not the host. */
+        r->ebx = (r->ebx & 0xFFFF) | (v->id << 24) | (v->vm->nvcpus << 16);
+        r->ecx = (r->ecx & L1_ECX_KEEP) | CPUID_1_ECX_HYPERVISOR;
+        r->edx &= L1_EDX_KEEP;
+        break;
+    case 2: case 4:
+        break;      /* cache descriptions */
+    case 7:
+        if ((uint32_t)v->gpr[GPR_RCX] == 0) {
+            r->eax = 0;     /* no further subleaves */
+            r->ebx &= L7_EBX_KEEP;
+            r->ecx = r->edx = 0;
+        } else {
+            *r = (struct cpuid_regs){ 0 };
+        }
+        break;
+    default:
+        *r = (struct cpuid_regs){ 0 };  /* MONITOR, power, perfmon, topology, XSAVE, ... */
+        break;
+    }
+}
+
+static void ext_leaf(uint32_t leaf, struct cpuid_regs *r)
+{
+    switch (leaf) {
+    case EXT_LEAF_BASE:
+    case EXT_LEAF_BASE + 2: case EXT_LEAF_BASE + 3: case EXT_LEAF_BASE + 4:  /* brand string */
+    case EXT_LEAF_BASE + 5: case EXT_LEAF_BASE + 6:                          /* caches */
+        break;
+    case EXT_LEAF_BASE + 1:
+        r->ecx &= E1_ECX_KEEP;
+        r->edx &= E1_EDX_KEEP;
+        break;
+    case EXT_LEAF_BASE + 7:
+        r->eax = r->ebx = r->ecx = 0;
+        r->edx &= E7_EDX_INVARIANT_TSC;
+        break;
+    case EXT_LEAF_BASE + 8:
+        r->ebx = 0;     /* speculation-control features Keel does not virtualize */
+        break;
+    default:
+        *r = (struct cpuid_regs){ 0 };
+        break;
+    }
+}
+
+int exit_cpuid(struct vcpu *v)
+{
+    uint32_t leaf = (uint32_t)v->gpr[GPR_RAX];
+    struct cpuid_regs r;
+    if ((leaf & 0xF0000000u) == HV_LEAF_BASE) {
+        hv_leaf(leaf, &r);
+    } else {
+        cpuid_count(leaf, (uint32_t)v->gpr[GPR_RCX], &r);
+        if (leaf < EXT_LEAF_BASE)
+            basic_leaf(v, leaf, &r);
+        else
+            ext_leaf(leaf, &r);
+    }
+    v->gpr[GPR_RAX] = r.eax;
+    v->gpr[GPR_RBX] = r.ebx;
+    v->gpr[GPR_RCX] = r.ecx;
+    v->gpr[GPR_RDX] = r.edx;
+    return EXIT_NEXT;
+}

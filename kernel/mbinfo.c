@@ -1,0 +1,255 @@
+#include "kernel/mbinfo.h"
+
+#include <stdbool.h>
+
+#include "kernel/lib/string.h"
+
+#define LOW_END 0xA0000ull
+#define HIGH_START 0x100000ull
+#define FOUR_GIB (1ull << 32)
+
+/* Bounded writer over the caller's buffer; any overflow sets bad. */
+struct wr {
+    uint8_t *buf;
+    size_t cap, pos;
+    uint64_t gpa;   /* guest address of buf[0] */
+    bool bad;
+};
+
+static size_t reserve(struct wr *w, size_t n)
+{
+    size_t at = w->pos;
+
+    if (w->bad || n > w->cap - w->pos) {
+        w->bad = true;
+        return 0;
+    }
+    w->pos += n;
+    return at;
+}
+
+static void put32(struct wr *w, size_t off, uint32_t v)
+{
+    if (!w->bad)
+        memcpy(w->buf + off, &v, sizeof v);
+}
+
+static void put64(struct wr *w, size_t off, uint64_t v)
+{
+    if (!w->bad)
+        memcpy(w->buf + off, &v, sizeof v);
+}
+
+static void align(struct wr *w, size_t a)
+{
+    size_t pad = (a - (size_t)((w->gpa + w->pos) % a)) % a;
+    size_t at = reserve(w, pad);
+
+    if (!w->bad)
+        memset(w->buf + at, 0, pad);
+}
+
+/* Guest-physical address of buffer offset off, as the 32-bit value the guest reads. */
+static uint32_t gpa32(struct wr *w, size_t off)
+{
+    uint64_t a = w->gpa + off;
+
+    if (a >= FOUR_GIB)
+        w->bad = true;
+    return (uint32_t)a;
+}
+
+/* Copies a NUL-terminated string; returns its offset. */
+static size_t put_str(struct wr *w, const char *s)
+{
+    size_t n = strlen(s ? s : "") + 1;
+    size_t at = reserve(w, n);
+
+    if (!w->bad)
+        memcpy(w->buf + at, s ? s : "", n);
+    return at;
+}
+
+/* The fixed guest memory map; returns the number of entries written to r. */
+static unsigned guest_map(uint64_t ram, uint64_t base[3], uint64_t len[3], uint32_t type[3])
+{
+    unsigned n = 0;
+
+    base[n] = 0;
+    len[n] = ram < LOW_END ? ram : LOW_END;
+    type[n++] = MB_MEMORY_AVAILABLE;
+    if (ram > LOW_END) {
+        base[n] = LOW_END;
+        len[n] = (ram < HIGH_START ? ram : HIGH_START) - LOW_END;
+        type[n++] = MB_MEMORY_RESERVED;
+    }
+    if (ram > HIGH_START) {
+        base[n] = HIGH_START;
+        len[n] = ram - HIGH_START;
+        type[n++] = MB_MEMORY_AVAILABLE;
+    }
+    return n;
+}
+
+static uint32_t mem_lower_kb(uint64_t ram)
+{
+    return (uint32_t)((ram < LOW_END ? ram : LOW_END) >> 10);
+}
+
+static uint32_t mem_upper_kb(uint64_t ram)
+{
+    uint64_t kb = ram > HIGH_START ? (ram - HIGH_START) >> 10 : 0;
+
+    return kb > UINT32_MAX ? UINT32_MAX : (uint32_t)kb;
+}
+
+static bool mods_ok(const struct mbinfo_params *p)
+{
+    for (unsigned i = 0; i < p->nmods; i++)
+        if (p->mods[i].start >= FOUR_GIB || p->mods[i].end >= FOUR_GIB ||
+            p->mods[i].end < p->mods[i].start)
+            return false;
+    return true;
+}
+
+/* ---- multiboot1 ---- */
+
+static void mb1_mmap(struct wr *w, size_t info, uint64_t ram)
+{
+    uint64_t base[3], len[3];
+    uint32_t type[3];
+    unsigned n = guest_map(ram, base, len, type);
+    size_t at = reserve(w, n * MB1_MMAP_ENTRY_LEN);
+
+    for (unsigned i = 0; i < n; i++) {
+        size_t e = at + i * MB1_MMAP_ENTRY_LEN;
+        put32(w, e, MB1_MMAP_ENTRY_LEN - 4);   /* size excludes itself */
+        put64(w, e + 4, base[i]);
+        put64(w, e + 12, len[i]);
+        put32(w, e + 20, type[i]);
+    }
+    put32(w, info + 44, n * MB1_MMAP_ENTRY_LEN);
+    put32(w, info + 48, gpa32(w, at));
+}
+
+static void mb1_mods(struct wr *w, size_t info, const struct mbinfo_params *p)
+{
+    size_t at = reserve(w, p->nmods * MB1_MOD_LEN);
+
+    put32(w, info + 20, p->nmods);
+    put32(w, info + 24, gpa32(w, at));
+    for (unsigned i = 0; i < p->nmods; i++) {
+        size_t e = at + i * MB1_MOD_LEN;
+        size_t s = put_str(w, p->mods[i].string);
+        put32(w, e, (uint32_t)p->mods[i].start);
+        put32(w, e + 4, (uint32_t)p->mods[i].end);
+        put32(w, e + 8, gpa32(w, s));
+        put32(w, e + 12, 0);
+    }
+}
+
+static void build_mb1(struct wr *w, const struct mbinfo_params *p)
+{
+    uint32_t flags = MB1_INFO_MEMORY | MB1_INFO_CMDLINE | MB1_INFO_MODS | MB1_INFO_MEM_MAP;
+    size_t info = reserve(w, (MB1_INFO_LEN + 7) & ~7u);
+
+    if (!w->bad)
+        memset(w->buf + info, 0, (MB1_INFO_LEN + 7) & ~7u);
+    put32(w, info + 4, mem_lower_kb(p->ram));
+    put32(w, info + 8, mem_upper_kb(p->ram));
+    put32(w, info + 12, 0xFFFFFFFFu);   /* boot_device: none (flag not set anyway) */
+    mb1_mmap(w, info, p->ram);
+    mb1_mods(w, info, p);
+    put32(w, info + 16, gpa32(w, put_str(w, p->cmdline)));
+    if (p->loader_name) {
+        flags |= MB1_INFO_BOOT_LOADER_NAME;
+        put32(w, info + 64, gpa32(w, put_str(w, p->loader_name)));
+    }
+    put32(w, info, flags);
+}
+
+/* ---- multiboot2 ---- */
+
+/* Starts a tag of the given fixed size; returns its offset. */
+static size_t tag_begin(struct wr *w, uint32_t type, size_t fixed)
+{
+    align(w, 8);
+    size_t at = reserve(w, fixed);
+    put32(w, at, type);
+    return at;
+}
+
+static void tag_end(struct wr *w, size_t at)
+{
+    put32(w, at + 4, (uint32_t)(w->pos - at));
+}
+
+static void tag_string(struct wr *w, uint32_t type, const char *s)
+{
+    size_t at = tag_begin(w, type, 8);
+    put_str(w, s);
+    tag_end(w, at);
+}
+
+static void mb2_mmap(struct wr *w, uint64_t ram)
+{
+    uint64_t base[3], len[3];
+    uint32_t type[3];
+    unsigned n = guest_map(ram, base, len, type);
+    size_t at = tag_begin(w, MB2_TAG_TYPE_MMAP, 16);
+    size_t e = reserve(w, n * MB2_MMAP_ENTRY_LEN);
+
+    put32(w, at + 8, MB2_MMAP_ENTRY_LEN);
+    put32(w, at + 12, 0);   /* entry_version */
+    for (unsigned i = 0; i < n; i++, e += MB2_MMAP_ENTRY_LEN) {
+        put64(w, e, base[i]);
+        put64(w, e + 8, len[i]);
+        put32(w, e + 16, type[i]);
+        put32(w, e + 20, 0);
+    }
+    tag_end(w, at);
+}
+
+static void build_mb2(struct wr *w, const struct mbinfo_params *p)
+{
+    size_t info = reserve(w, 8);
+
+    tag_string(w, MB2_TAG_TYPE_CMDLINE, p->cmdline);
+    if (p->loader_name)
+        tag_string(w, MB2_TAG_TYPE_BOOT_LOADER_NAME, p->loader_name);
+    for (unsigned i = 0; i < p->nmods; i++) {
+        size_t at = tag_begin(w, MB2_TAG_TYPE_MODULE, 16);
+        put32(w, at + 8, (uint32_t)p->mods[i].start);
+        put32(w, at + 12, (uint32_t)p->mods[i].end);
+        put_str(w, p->mods[i].string);
+        tag_end(w, at);
+    }
+    size_t mi = tag_begin(w, MB2_TAG_TYPE_BASIC_MEMINFO, 16);
+    put32(w, mi + 4, 16);
+    put32(w, mi + 8, mem_lower_kb(p->ram));
+    put32(w, mi + 12, mem_upper_kb(p->ram));
+    mb2_mmap(w, p->ram);
+    size_t end = tag_begin(w, MB2_TAG_TYPE_END, 8);
+    put32(w, end + 4, 8);
+    put32(w, info, (uint32_t)(w->pos - info));   /* total_size */
+    put32(w, info + 4, 0);
+}
+
+long mbinfo_build(void *buf, size_t bufsize, uint64_t buf_gpa, const struct mbinfo_params *p,
+                  uint64_t *info_gpa)
+{
+    struct wr w = { buf, bufsize, 0, buf_gpa, false };
+
+    if ((p->version != 1 && p->version != 2) || p->nmods > MBINFO_MAX_MODS || !mods_ok(p) ||
+        buf_gpa >= FOUR_GIB)
+        return -1;
+    align(&w, 8);
+    *info_gpa = buf_gpa + w.pos;
+    if (p->version == 1)
+        build_mb1(&w, p);
+    else
+        build_mb2(&w, p);
+    if (w.bad || w.gpa + w.pos > FOUR_GIB)
+        return -1;
+    return (long)w.pos;
+}
