@@ -305,9 +305,11 @@ static bool s5_at(const uint8_t *p, size_t len, size_t i, uint8_t *a, uint8_t *b
     uint8_t count = p[off++];
     if (count == 0 || !aml_small_int(p, len, &off, a))
         return false;
-    if (count == 1 || !aml_small_int(p, len, &off, b))
+    if (count == 1) {
         *b = *a;   /* a one-element package: use SLP_TYPa for both */
-    return true;
+        return true;
+    }
+    return aml_small_int(p, len, &off, b);
 }
 
 int acpi_find_s5(const void *dsdt, size_t len, uint8_t *slp_typa, uint8_t *slp_typb)

@@ -32,3 +32,12 @@ int uart_getc(void)
         return -1;
     return inb(COM1_BASE + UART_RBR);
 }
+
+/* Waits until the last byte has left the shift register: an emulator that powers off right
+ * after would otherwise drop the end of the final line. */
+void uart_flush(void)
+{
+    for (unsigned spin = 0; present && !(inb(COM1_BASE + UART_LSR) & UART_LSR_TEMT); spin++)
+        if (spin > 1000000)
+            return;
+}

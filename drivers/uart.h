@@ -21,5 +21,6 @@
 void uart_init(void);
 void uart_putc(char c);
 int uart_getc(void);    /* -1 when nothing is waiting */
+void uart_flush(void);  /* waits until everything written has been sent */
 
 #endif

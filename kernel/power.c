@@ -3,6 +3,7 @@
 #include "kernel/x86.h"
 #include "kernel/smp.h"
 #include "drivers/acpi.h"
+#include "drivers/uart.h"
 
 #define QEMU_DEBUG_EXIT_PORT    0xF4
 #define BOCHS_SHUTDOWN_PORT     0x8900
@@ -26,6 +27,7 @@ void power_off(int status)
     irq_disable();
     smp_stop_others();
     kprintf("keel: power off status=%d\n", status);
+    uart_flush();
     if (power_off_when_done)
         outl(QEMU_DEBUG_EXIT_PORT, (uint32_t)status);
     acpi_power_off();
@@ -42,6 +44,7 @@ void machine_reboot(void)
     irq_disable();
     smp_stop_others();
     kprintf("keel: rebooting\n");
+    uart_flush();
     acpi_reset();
     outb(PCI_RESET_PORT, 0x06);
     outb(KBC_CMD_PORT, KBC_PULSE_RESET);

@@ -83,6 +83,7 @@ static bool start_ap(unsigned cpu)
 void smp_boot(void)
 {
     struct percpu *bsp = percpu_of(0);
+    lapic_init_cpu();           /* x2APIC mode must be on before lapic_id() reads it */
     bsp->apic_id = lapic_id();
     setup_ist(bsp);
     cpu_setup(0);

@@ -1,0 +1,42 @@
+#!/bin/bash
+# Install what Keel's build and test rig need (Debian 12). Idempotent and quiet when all is there:
+# apt is only run when something is missing. Uses sudo only when not root.
+set -euo pipefail
+
+missing=()
+need() {                      # need PACKAGE... -- only called when a check failed
+    local p
+    for p in "$@"; do
+        case " ${missing[*]-} " in *" $p "*) ;; *) missing+=("$p") ;; esac
+    done
+}
+have_cmd() { command -v "$1" >/dev/null 2>&1; }
+py_has() { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import $1" >/dev/null 2>&1; }
+
+have_cmd gcc || need gcc
+have_cmd make || need make
+have_cmd ld || need binutils
+have_cmd timeout || need coreutils
+have_cmd qemu-system-x86_64 || need qemu-system-x86
+# bochs needs some GUI plugin package (else apt pulls bochs-wx); the rig uses the rfb display that
+# ships in bochs itself, bochs-x just satisfies the dependency cheaply.
+have_cmd bochs || need bochs bochs-x
+[ -f /usr/share/bochs/BIOS-bochs-latest ] || need bochsbios
+[ -f /usr/share/vgabios/vgabios.bin ] || need vgabios
+have_cmd grub-mkrescue || need grub-common
+[ -d /usr/lib/grub/i386-pc ] || need grub-pc-bin
+have_cmd xorriso || need xorriso
+have_cmd mformat || need mtools
+[ -x /usr/bin/python3 ] || need python3
+py_has pytest || need python3-pytest
+py_has pexpect || need python3-pexpect
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps.sh: installing ${missing[*]}" >&2
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+apt_get() { $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 "$@"; }
+apt_get update -q
+apt_get install -y -q --no-install-recommends "${missing[@]}"

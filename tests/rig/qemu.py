@@ -1,0 +1,100 @@
+"""QEMU (TCG, AMD SVM+NPT) runners: batch run_qemu() and interactive spawn_qemu()."""
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pexpect
+
+from .console import Console
+from .iso import make_iso
+from .paths import KEEL_ELF, ROOT, timeout_scale
+from .run import FAIL_FAST_RE, RunResult, normalize, poll, power_off_status, read_bytes
+
+QEMU = "qemu-system-x86_64"
+CPU = "qemu64,+svm,+npt"
+
+
+def _initrd(modules):
+    """-initrd "a.elf args,b.elf args": QEMU splits on commas, so none may appear."""
+    parts = []
+    for path, args in modules:
+        path = str(Path(path).resolve())
+        if "," in path or "," in args:
+            raise ValueError("QEMU -initrd cannot carry commas: %r %r" % (path, args))
+        if " " in path:
+            raise ValueError("module path must not contain spaces: %r" % path)
+        parts.append((path + " " + args).strip())
+    return ",".join(parts)
+
+
+def qemu_argv(append="poweroff noshell", modules=(), smp=1, boot="kernel", mem="512M",
+              icount=False, extra=(), kernel=None, serial="stdio", machine="pc", cpu=CPU):
+    """The QEMU command line (without timeout). serial: "stdio" or a file path."""
+    kernel = Path(kernel or KEEL_ELF)
+    argv = [QEMU, "-accel", "tcg", "-cpu", cpu, "-machine", machine, "-m", str(mem),
+            "-smp", str(smp), "-display", "none", "-vga", "none", "-nic", "none", "-no-reboot",
+            "-monitor", "none", "-serial", "stdio" if serial == "stdio" else "file:%s" % serial,
+            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    if icount:
+        argv += ["-icount", "shift=0,sleep=off"]
+    if boot == "kernel":
+        argv += ["-kernel", str(kernel), "-append", append]
+        if modules:
+            argv += ["-initrd", _initrd(modules)]
+    elif boot == "iso":
+        iso = make_iso(append, modules, kernel=kernel)
+        argv += ["-cdrom", str(iso), "-boot", "d"]
+    else:
+        raise ValueError("boot must be 'kernel' or 'iso', not %r" % (boot,))
+    return argv + [str(x) for x in extra]
+
+
+def run_qemu(append="poweroff noshell", modules=(), smp=1, boot="kernel", mem="512M",
+             timeout=60, icount=False, extra=(), kernel=None, until=None,
+             fail_fast=FAIL_FAST_RE, machine="pc", cpu=CPU):
+    """Boot Keel under QEMU and wait for it to exit (Keel's `poweroff` ends it through
+    isa-debug-exit: status 0 -> exit code 1, status 1 -> exit code 3).
+    boot="kernel": -kernel/-append/-initrd (multiboot1); boot="iso": GRUB ISO (multiboot2).
+    modules: [(path, args)]. until: regex on the serial text that ends the run early (then the
+    process is killed after a short grace). Returns a RunResult."""
+    argv_tmp = tempfile.mkdtemp(prefix="keel-qemu.")
+    try:
+        serial = os.path.join(argv_tmp, "serial.txt")
+        errlog = os.path.join(argv_tmp, "stderr.txt")
+        argv = qemu_argv(append, modules, smp, boot, mem, icount, extra, kernel, serial,
+                         machine, cpu)
+        t0 = time.monotonic()
+        with open(errlog, "wb") as err:
+            proc = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=err,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+            timed_out, stopped_on = poll(proc, serial, timeout * timeout_scale(), until=until,
+                                         fail_fast=fail_fast)
+        wall = time.monotonic() - t0
+        raw = read_bytes(serial)
+        out = normalize(raw)
+        return RunResult("qemu", argv, output=out, raw=raw, exit_code=proc.returncode,
+                         timed_out=timed_out, stopped_on=stopped_on, wall=wall,
+                         status=power_off_status(out),
+                         log=normalize(read_bytes(errlog))[-4000:],
+                         info={"smp": smp, "boot": boot})
+    finally:
+        shutil.rmtree(argv_tmp, ignore_errors=True)
+
+
+def spawn_qemu(append="noshell", modules=(), smp=1, boot="kernel", mem="512M", icount=False,
+               extra=(), kernel=None, timeout=30, machine="pc", cpu=CPU):
+    """Start QEMU with COM1 on stdio under pexpect; returns a Console (close() it, or use `with`).
+    `timeout` is the default expect() timeout (scaled by KEEL_TIMEOUT_SCALE)."""
+    tmp = tempfile.mkdtemp(prefix="keel-qemu-i.")
+    argv = qemu_argv(append, modules, smp, boot, mem, icount, extra, kernel, "stdio",
+                     machine, cpu)
+    log_path = os.path.join(tmp, "serial.txt")
+    child = pexpect.spawn(argv[0], argv[1:], cwd=str(ROOT), encoding="utf-8",
+                          codec_errors="replace", timeout=timeout * timeout_scale(),
+                          echo=False, dimensions=(50, 200))
+    child.logfile_read = open(log_path, "w", encoding="utf-8", errors="replace")
+    return Console(child, "qemu", argv, log_path,
+                   cleanup=lambda: shutil.rmtree(tmp, ignore_errors=True))
