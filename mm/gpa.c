@@ -22,7 +22,7 @@ int gpa_init(struct gpa_space *s, unsigned owner)
     memset(s, 0, sizeof *s);
     s->owner = owner;
     s->pt = (struct pt_ctx){ .fmt = vendor->gpt_format, .alloc = alloc_table,
-                             .to_virt = to_virt, .arg = s };
+                             .to_virt = to_virt, .free = free_table, .arg = s };
     s->pt.root = alloc_table(s);
     return s->pt.root ? 0 : -1;
 }
@@ -102,7 +102,7 @@ void gpa_destroy(struct gpa_space *s)
 {
     if (!s->pt.root)
         return;
-    pt_free_tables(&s->pt, free_table);
+    pt_free_tables(&s->pt);
     pmm_free(s->pt.root, 1, s->owner);
     s->pt.root = 0;
     s->n = 0;

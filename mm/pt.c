@@ -54,8 +54,24 @@ static int best_level(const struct pt_ctx *c, uint64_t va, uint64_t pa, uint64_t
     return 1;
 }
 
-/* A slot being replaced by a leaf may hold a lower table; its tables are then leaked into
- * nothing worse than unused memory, so callers unmap before remapping with larger leaves. */
+static void free_level(struct pt_ctx *c, uint64_t phys, int level)
+{
+    uint64_t *t = table(c, phys);
+    for (unsigned i = 0; i < PT_ENTRIES && level > 1; i++)
+        if (present(c, t[i]) && !is_leaf(level, t[i]))
+            free_level(c, t[i] & PT_ADDR_MASK, level - 1);
+    c->free(phys, c->arg);
+}
+
+/* Empties a slot; a lower table it pointed to (and everything below) goes back. */
+static void clear_slot(struct pt_ctx *c, uint64_t *s, int level)
+{
+    uint64_t e = *s;
+    *s = 0;
+    if (present(c, e) && !is_leaf(level, e) && c->free)
+        free_level(c, e & PT_ADDR_MASK, level - 1);
+}
+
 int pt_map(struct pt_ctx *c, uint64_t va, uint64_t pa, uint64_t size, uint64_t flags)
 {
     while (size) {
@@ -63,6 +79,7 @@ int pt_map(struct pt_ctx *c, uint64_t va, uint64_t pa, uint64_t size, uint64_t f
         uint64_t *s = slot_for(c, va, level);
         if (!s)
             return -1;
+        clear_slot(c, s, level);
         *s = pa | flags | (level > 1 ? PT_LARGE : 0);
         uint64_t step = level_size(level);
         va += step;
@@ -88,7 +105,7 @@ int pt_unmap(struct pt_ctx *c, uint64_t va, uint64_t size)
             t = table(c, *s);
         }
         if (l == level)
-            t[idx(va, level)] = 0;
+            clear_slot(c, &t[idx(va, level)], level);
         uint64_t step = level_size(l);
         uint64_t skip = step - (va & (step - 1));
         if (skip > size)
@@ -121,18 +138,9 @@ bool pt_walk(const struct pt_ctx *c, uint64_t va, uint64_t *pa, uint64_t *entry,
     return false;
 }
 
-static void free_level(struct pt_ctx *c, uint64_t phys, int level,
-                       void (*free_fn)(uint64_t, void *))
+void pt_free_tables(struct pt_ctx *c)
 {
-    uint64_t *t = table(c, phys);
-    for (unsigned i = 0; i < PT_ENTRIES && level > 1; i++)
-        if (present(c, t[i]) && !is_leaf(level, t[i])) {
-            free_level(c, t[i] & PT_ADDR_MASK, level - 1, free_fn);
-            free_fn(t[i] & PT_ADDR_MASK, c->arg);
-        }
-}
-
-void pt_free_tables(struct pt_ctx *c, void (*free_fn)(uint64_t phys, void *arg))
-{
-    free_level(c, c->root, PT_LEVELS, free_fn);
+    uint64_t *t = table(c, c->root);
+    for (unsigned i = 0; i < PT_ENTRIES; i++)
+        clear_slot(c, &t[i], PT_LEVELS);
 }

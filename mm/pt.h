@@ -27,6 +27,7 @@ struct pt_ctx {
     uint64_t root;                              /* physical address of the top table */
     uint64_t (*alloc)(void *arg);               /* zeroed 4 KiB table, 0 when out of memory */
     void *(*to_virt)(uint64_t phys, void *arg);
+    void (*free)(uint64_t phys, void *arg);     /* gives back tables a larger leaf replaced */
     void *arg;
 };
 
@@ -42,7 +43,7 @@ int pt_unmap(struct pt_ctx *c, uint64_t va, uint64_t size);
  * (1 = 4 KiB, 2 = 2 MiB, 3 = 1 GiB) when mapped. */
 bool pt_walk(const struct pt_ctx *c, uint64_t va, uint64_t *pa, uint64_t *entry, int *level);
 
-/* Frees every table below the root (not the root) through free_fn. */
-void pt_free_tables(struct pt_ctx *c, void (*free_fn)(uint64_t phys, void *arg));
+/* Frees every table below the root (not the root) through c->free. */
+void pt_free_tables(struct pt_ctx *c);
 
 #endif
