@@ -28,7 +28,7 @@ DEFAULT_GUEST      := $(BUILD)/guests/hello.elf
 DEFAULT_GUEST_ARGS := name=hello mem=16M spin
 KEEL_ARGS          ?=
 
-.PHONY: all iso guests unit test run deps clean
+.PHONY: all iso guests unit test run bench deps clean
 all: $(KEEL)
 
 $(KEEL): $(OBJS) linker.ld
@@ -70,6 +70,11 @@ run: deps
 test: deps
 	$(MAKE) all guests
 	$(PYTHON) -m pytest
+
+# Instructions per exit round trip (QEMU icount, Bochs); prints a table, asserts nothing.
+bench: deps
+	$(MAKE) all guests
+	$(PYTHON) tests/bench.py
 
 clean:
 	rm -rf $(BUILD)

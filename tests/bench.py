@@ -1,0 +1,57 @@
+"""Exit-cost benchmark: `make bench`. Boots Keel with the bench guest and prints emulated
+instructions per 4-instruction loop iteration around each exiting instruction.
+
+QEMU runs with -icount shift=0,sleep=off, so the guest's RDTSC counts emulated instructions
+(host and guest alike) and the figures are identical from run to run. Under Bochs the TSC
+advances with emulated instructions too (clock: sync=none), so its figures are comparable.
+This prints figures; it asserts nothing about speed."""
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import rig  # noqa: E402
+
+ITERS = 2000
+CASES = ["empty", "cpuid", "hypercall", "rdmsr", "out"]
+LABELS = {"empty": "empty loop (no exit)", "cpuid": "CPUID leaf 0",
+          "hypercall": "hypercall (VMCALL/VMMCALL)", "rdmsr": "RDMSR 0x3a (emulated)",
+          "out": "OUT to vUART scratch 0x3ff"}
+
+
+def figures(r):
+    out = {}
+    for m in re.finditer(r"BENCH (\w+) iters=(\d+) ticks=(\d+) per_iter=([\d.]+)", r.output):
+        out[m.group(1)] = float(m.group(3)) / float(m.group(2))
+    return out
+
+
+def main():
+    b = rig.build()
+    problem = rig.keel_problem(b) or rig.guests_problem(b)
+    if problem:
+        sys.exit("bench: cannot build: " + problem)
+    mods = [(rig.guest("bench.elf"), "name=bench n=%d" % ITERS)]
+    runs = {
+        "QEMU TCG SVM (icount)": rig.run_qemu(append="poweroff noshell", modules=mods,
+                                              icount=True, timeout=120),
+        "Bochs VMX (skylake-x)": rig.run_bochs(model="corei7_skylake_x", modules=mods,
+                                               timeout=300),
+        "Bochs SVM (ryzen)": rig.run_bochs(model="ryzen", modules=mods, timeout=300),
+    }
+    cols = {name: figures(r) for name, r in runs.items()}
+    print("\nEmulated instructions per loop iteration (%d iterations, counters on):\n" % ITERS)
+    print("| exit | " + " | ".join(cols) + " |")
+    print("|---|" + "---|" * len(cols))
+    for case in CASES:
+        cells = ["%.1f" % c[case] if case in c else "n/a" for c in cols.values()]
+        print("| %s | %s |" % (LABELS[case], " | ".join(cells)))
+    missing = [n for n, c in cols.items() if len(c) != len(CASES)]
+    for n in missing:
+        print("\n%s did not report every case:\n%s" % (n, runs[n].describe(30)))
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""Root mode on both vendors (issue 3): guests given as boot modules run under EPT/NPT.
+
+Every group boots once per platform and runs several VMs at once, each on its own CPU:
+  qemu-svm   QEMU TCG, -cpu qemu64,+svm,+npt (multiboot1 -kernel, and GRUB for the loaders)
+  bochs-vmx  Bochs corei7_skylake_x (GRUB ISO)
+  bochs-svm  Bochs ryzen (GRUB ISO)
+Guests print `ok ...`/`FAIL ...` per check and end through port 0xf4 (doc/CONTRACT.md)."""
+import re
+
+import pytest
+
+from rig import assert_line, assert_no_line, fail, guest, run_bochs, run_qemu
+
+PLATFORMS = [pytest.param("qemu-svm", marks=pytest.mark.qemu),
+             pytest.param("bochs-vmx", marks=pytest.mark.bochs),
+             pytest.param("bochs-svm", marks=pytest.mark.bochs)]
+APPEND = "poweroff noshell"
+
+
+def boot(platform, modules, cpus, boot_path="kernel", timeout=None):
+    mods = [(guest(f), args) for f, args in modules]
+    if platform == "qemu-svm":
+        return run_qemu(append=APPEND, modules=mods, smp=cpus, boot=boot_path,
+                        timeout=timeout or 90)
+    model = "corei7_skylake_x" if platform == "bochs-vmx" else "ryzen"
+    return run_bochs(model=model, cpus=cpus, append=APPEND, modules=mods,
+                     timeout=timeout or 240)
+
+
+def assert_exited(r, name, status=0, note=""):
+    __tracebackhide__ = True
+    assert_line(r, r"^vm %s exited status=%d%s\s*$" % (name, status, re.escape(note)), count=1)
+    assert_no_line(r, r"^\[%s\] FAIL" % name)
+
+
+def assert_clean(r, status):
+    __tracebackhide__ = True
+    assert_no_line(r, r"EXCEPTION|PANIC")
+    if r.status != status:
+        fail(r, "expected `keel: power off status=%d`, got %r" % (status, r.status))
+
+
+_cache = {}
+
+
+def run_group(platform, group):
+    """One boot per (platform, group), shared by the tests that look at it."""
+    key = (platform, group)
+    if key not in _cache:
+        modules, cpus, boot_path = GROUPS[group]
+        _cache[key] = boot(platform, modules, cpus, boot_path)
+    return _cache[key]
+
+
+GROUPS = {
+    "basics": ([("cpuid_test.elf", "name=cpuid_test"),
+                ("uart_test.elf", "name=uart_test"),
+                ("msr_test.elf", "name=msr_test"),
+                ("hypercall_test.elf", "name=hypercall_test")], 4, "kernel"),
+    "loaders": ([("hello.elf", "name=hello mem=8M expect_mem=8M expect_mods=1"),
+                 ("bad_notelf.elf", "module_of=hello some module words"),
+                 ("hello_mb1_64.elf", "name=hello_mb1_64 mem=6M expect_mem=6M"),
+                 ("hello_mb2_32.elf", "name=hello_mb2_32 mem=32M expect_mem=32M"),
+                 ("hello_mb2_64.elf", "name=hello_mb2_64 expect_mem=16M")], 4, "iso"),
+    "isolation": ([("mem_test.elf", "name=writer writer spin=2000000"),
+                   ("mem_test.elf", "name=reader rounds=2"),
+                   ("mem_test.elf", "name=prober probe=0x40000000"),
+                   ("mem_test.elf", "name=poker mem=4M probe_write=0x400000")], 4, "kernel"),
+    "faults": ([("triple_fault.elf", "name=tripler"),
+                ("bad_notelf.elf", "name=notelf"),
+                ("hlt_test.elf", "name=halter"),
+                ("bad_nomb.elf", "name=nomb"),
+                ("counter.elf", "name=count_a n=6 status=0"),
+                ("bad_truncated.elf", "name=truncated"),
+                ("counter.elf", "name=count_b n=3 status=5"),
+                ("bad_bigaddr.elf", "name=bigaddr")], 4, "kernel"),
+}
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize("name", ["cpuid_test", "uart_test", "msr_test", "hypercall_test"])
+def test_guest_checks_pass(guests, platform, name):
+    r = run_group(platform, "basics")
+    assert_line(r, r"^vm %s started: 1 vcpu\(s\), 16 MiB, entry 0x" % name)
+    assert_exited(r, name)
+    assert_line(r, r"^\[%s\] ok " % name)
+    assert_clean(r, status=0)
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_cpuid_signature_and_uart_line_assembly(guests, platform):
+    r = run_group(platform, "basics")
+    assert_line(r, r"^\[cpuid_test\] ok .*KeelKeelKeel")
+    # The UART guest writes its last line in three pieces: it must come out as one line.
+    assert_line(r, r"^\[uart_test\] uart line 3 written in pieces\s*$")
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize("name", ["hello", "hello_mb1_64", "hello_mb2_32", "hello_mb2_64"])
+def test_multiboot_loaders(guests, platform, name):
+    """mb1/mb2, ELF32/ELF64, at 1 and 4 MiB, through GRUB's module2 lines; memory map, cmdline
+    and modules in the info structure are checked by the guest."""
+    r = run_group(platform, "loaders")
+    assert_line(r, r"^\[%s\] hello from %s" % (name, name))
+    assert_exited(r, name)
+    assert_clean(r, status=0)
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_memory_isolation(guests, platform):
+    r = run_group(platform, "isolation")
+    assert_exited(r, "writer")
+    assert_exited(r, "reader")      # never saw the writer's OTHERVM! marker in its own RAM
+    assert_line(r, r"^vm prober stopped: access to unmapped gpa 0x40000000 \(read\) at rip=0x")
+    assert_line(r, r"^vm poker stopped: access to unmapped gpa 0x400000 \(write\) at rip=0x")
+    assert_no_line(r, r"^\[(prober|poker)\] (ok unmapped|FAIL)")
+    assert_clean(r, status=1)       # two VMs were stopped
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_faults_stay_inside_their_vm(guests, platform):
+    """A triple fault stops only its VM; malformed modules are reported and skipped; the other
+    VMs run to their own ends at the same time."""
+    r = run_group(platform, "faults")
+    assert_line(r, r"^\[tripler\] about to triple fault")
+    assert_line(r, r"^vm tripler stopped: triple fault at rip=0x")
+    assert_line(r, r"^\[halter\] about to halt")
+    assert_exited(r, "halter", note=" (halted)")
+    assert_exited(r, "count_a")
+    assert_exited(r, "count_b", status=5)
+    for i in range(1, 7):
+        assert_line(r, r"^\[count_a\] count %d\s*$" % i, count=1)
+    assert_clean(r, status=1)
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_malformed_modules_are_skipped(guests, platform):
+    r = run_group(platform, "faults")
+    assert_line(r, r"^module 2: .*not an ELF.*; skipped")
+    assert_line(r, r"^module 4: .*no multiboot header.*; skipped")
+    assert_line(r, r"^module 6: .*(past|end of file|truncated).*; skipped")
+    assert_line(r, r"^module 8: .*outside guest RAM.*; skipped")
+    assert_no_line(r, r"^vm (notelf|nomb|truncated|bigaddr) ")
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_bench_guest_runs(guests, platform):
+    """The exit-cost benchmark runs everywhere; `make bench` prints the figures."""
+    r = boot(platform, [("bench.elf", "name=bench n=200")], 1)
+    for what in ("empty", "cpuid", "hypercall", "rdmsr", "out"):
+        assert_line(r, r"^\[bench\] BENCH %s iters=200 ticks=\d+ per_iter=[\d.]+" % what)
+    assert_exited(r, "bench")
