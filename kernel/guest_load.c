@@ -52,7 +52,7 @@ static int place_modules(struct vm *vm, const struct guest_image *gi, struct mbi
             return -1;
         }
         memcpy(gpa_host_ptr(&vm->mem, at, len), (const void *)m->start, len);
-        p->mods[p->nmods++] = (struct mbinfo_mod){ at, at + len, m->cmdline };
+        p->mods[p->nmods++] = (struct mbinfo_mod){ at, at + len, vm->mod_strings[i] };
         top = at;
     }
     return 0;

@@ -18,10 +18,36 @@ static void put_raw(const char *s, unsigned long len)
     }
 }
 
+/* The shell's input line (prompt + what is typed so far): other output erases it first and has
+ * it redrawn after a write that ends a line. */
+static void (*input_hook)(bool redraw);
+
+void console_set_input_hook(void (*hook)(bool redraw))
+{
+    input_hook = hook;
+}
+
+void console_put_locked(const char *s, unsigned long len)
+{
+    put_raw(s, len);
+}
+
+void console_locked(void (*fn)(void *arg), void *arg)
+{
+    uint64_t f = spin_lock_irqsave(&console_lock);
+    fn(arg);
+    spin_unlock_irqrestore(&console_lock, f);
+}
+
 void console_write(const char *s, unsigned long len)
 {
     uint64_t f = spin_lock_irqsave(&console_lock);
+    void (*hook)(bool) = input_hook;
+    if (hook)
+        hook(false);
     put_raw(s, len);
+    if (hook && len && s[len - 1] == '\n')
+        hook(true);
     spin_unlock_irqrestore(&console_lock, f);
 }
 

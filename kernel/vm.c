@@ -184,6 +184,7 @@ static void attach_modules(const struct boot_module *mods, unsigned n,
                     VM_MAX_MODS);
             skipped_modules++;
         } else {
+            vm->mod_strings[vm->nmods] = cfgs[i].args;
             vm->mods[vm->nmods++] = &mods[i];
         }
     }

@@ -31,6 +31,7 @@ struct vm {
     const struct boot_module *image;        /* for `reset` */
     unsigned nmods;
     const struct boot_module *mods[VM_MAX_MODS];   /* the guest's own modules */
+    const char *mod_strings[VM_MAX_MODS];           /* their strings, without module_of= */
 
     unsigned nvcpus;
     struct vcpu *vcpus[VM_MAX_VCPUS];

@@ -1,0 +1,318 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "kernel/mbinfo.h"
+
+#define MiB (1ull << 20)
+
+static uint32_t rd32(const uint8_t *p, size_t off) { uint32_t v; memcpy(&v, p + off, 4); return v; }
+static uint64_t rd64(const uint8_t *p, size_t off) { uint64_t v; memcpy(&v, p + off, 8); return v; }
+
+/* Guest-physical address -> pointer into buf, checking the whole object is inside [0, used). */
+static const uint8_t *at(const uint8_t *buf, uint64_t gpa, long used, uint64_t a, size_t n)
+{
+    if (!CHECK(a >= gpa && a - gpa + n <= (uint64_t)used))
+        return NULL;
+    return buf + (a - gpa);
+}
+
+static const char *str_at(const uint8_t *buf, uint64_t gpa, long used, uint64_t a)
+{
+    const uint8_t *s = at(buf, gpa, used, a, 1);
+    if (!s || !CHECK(memchr(s, 0, (size_t)(used - (long)(a - gpa))) != NULL))
+        return "<bad>";
+    return (const char *)s;
+}
+
+static struct mbinfo_params sample(int version)
+{
+    struct mbinfo_params p = { version, 64 * MiB, "web extra=1", "Keel", 2, { { 0 } } };
+    p.mods[0] = (struct mbinfo_mod){ 0x400000, 0x401234, "data for web" };
+    p.mods[1] = (struct mbinfo_mod){ 0x402000, 0x402000, NULL };
+    return p;
+}
+
+static void check_map(const uint64_t base[3], const uint64_t len[3], const uint32_t type[3],
+                      unsigned n, uint64_t ram)
+{
+    CHECK_EQ_U64(n, 3);
+    if (n != 3)
+        return;
+    CHECK_EQ_U64(base[0], 0);
+    CHECK_EQ_U64(len[0], 0xA0000);
+    CHECK_EQ_U64(type[0], 1);
+    CHECK_EQ_U64(base[1], 0xA0000);
+    CHECK_EQ_U64(len[1], 0x60000);
+    CHECK_EQ_U64(type[1], 2);
+    CHECK_EQ_U64(base[2], 0x100000);
+    CHECK_EQ_U64(len[2], ram - 0x100000);
+    CHECK_EQ_U64(type[2], 1);
+}
+
+/* Decodes and checks an mb1 info built from sample(1). */
+static void check_mb1(const uint8_t *buf, uint64_t gpa, long used, uint64_t info_gpa,
+                      const struct mbinfo_params *p)
+{
+    const uint8_t *mi = at(buf, gpa, used, info_gpa, 116);
+    if (!mi)
+        return;
+    CHECK_EQ_U64(info_gpa % 8, 0);
+    CHECK_EQ_U64(rd32(mi, 0), MB1_INFO_MEMORY | MB1_INFO_CMDLINE | MB1_INFO_MODS |
+                              MB1_INFO_MEM_MAP | MB1_INFO_BOOT_LOADER_NAME);
+    CHECK_EQ_U64(rd32(mi, 4), 640);
+    CHECK_EQ_U64(rd32(mi, 8), (p->ram - MiB) / 1024);
+    CHECK_EQ_STR(str_at(buf, gpa, used, rd32(mi, 16)), p->cmdline);
+    CHECK_EQ_STR(str_at(buf, gpa, used, rd32(mi, 64)), "Keel");
+    CHECK_EQ_U64(rd32(mi, 20), p->nmods);
+    const uint8_t *mods = at(buf, gpa, used, rd32(mi, 24), p->nmods * 16);
+    for (unsigned i = 0; mods && i < p->nmods; i++) {
+        CHECK_EQ_U64(rd32(mods, i * 16), p->mods[i].start);
+        CHECK_EQ_U64(rd32(mods, i * 16 + 4), p->mods[i].end);
+        CHECK_EQ_STR(str_at(buf, gpa, used, rd32(mods, i * 16 + 8)),
+                     p->mods[i].string ? p->mods[i].string : "");
+    }
+    uint32_t mlen = rd32(mi, 44);
+    const uint8_t *mm = at(buf, gpa, used, rd32(mi, 48), mlen);
+    uint64_t base[3], len[3];
+    uint32_t type[3];
+    unsigned n = 0;
+    for (uint32_t off = 0; mm && off < mlen && n < 3; n++) {
+        uint32_t size = rd32(mm, off);
+        CHECK_EQ_U64(size, 20);
+        base[n] = rd64(mm, off + 4);
+        len[n] = rd64(mm, off + 12);
+        type[n] = rd32(mm, off + 20);
+        off += size + 4;
+    }
+    check_map(base, len, type, n, p->ram);
+}
+
+/* Walks mb2 tags: alignment, sizes, contents. */
+static void check_mb2(const uint8_t *buf, uint64_t gpa, long used, uint64_t info_gpa,
+                      const struct mbinfo_params *p)
+{
+    const uint8_t *mi = at(buf, gpa, used, info_gpa, 8);
+    if (!mi)
+        return;
+    CHECK_EQ_U64(info_gpa % 8, 0);
+    uint32_t total = rd32(mi, 0);
+    CHECK_EQ_U64(info_gpa - gpa + total, (uint64_t)used);
+    unsigned seen[8] = { 0 }, nmod = 0;
+    bool end = false;
+    for (uint32_t off = 8; off + 8 <= total && !end;) {
+        uint32_t type = rd32(mi, off), size = rd32(mi, off + 4);
+        CHECK((info_gpa + off) % 8 == 0);
+        if (!CHECK(size >= 8 && off + size <= total))
+            return;
+        const uint8_t *t = mi + off;
+        if (type < 8)
+            seen[type]++;
+        switch (type) {
+        case MB2_TAG_TYPE_CMDLINE:
+            CHECK_EQ_STR((const char *)t + 8, p->cmdline);
+            CHECK_EQ_U64(size, 8 + strlen(p->cmdline) + 1);
+            break;
+        case MB2_TAG_TYPE_BOOT_LOADER_NAME:
+            CHECK_EQ_STR((const char *)t + 8, "Keel");
+            break;
+        case MB2_TAG_TYPE_MODULE:
+            CHECK_EQ_U64(rd32(t, 8), p->mods[nmod].start);
+            CHECK_EQ_U64(rd32(t, 12), p->mods[nmod].end);
+            CHECK_EQ_STR((const char *)t + 16, p->mods[nmod].string ? p->mods[nmod].string : "");
+            nmod++;
+            break;
+        case MB2_TAG_TYPE_BASIC_MEMINFO:
+            CHECK_EQ_U64(size, 16);
+            CHECK_EQ_U64(rd32(t, 8), 640);
+            CHECK_EQ_U64(rd32(t, 12), (p->ram - MiB) / 1024);
+            break;
+        case MB2_TAG_TYPE_MMAP: {
+            CHECK_EQ_U64(rd32(t, 8), 24);
+            CHECK_EQ_U64(rd32(t, 12), 0);
+            unsigned n = (size - 16) / 24;
+            uint64_t base[3], len[3];
+            uint32_t ty[3];
+            for (unsigned i = 0; i < n && i < 3; i++) {
+                base[i] = rd64(t, 16 + i * 24);
+                len[i] = rd64(t, 24 + i * 24);
+                ty[i] = rd32(t, 32 + i * 24);
+            }
+            check_map(base, len, ty, n, p->ram);
+            break;
+        }
+        case MB2_TAG_TYPE_END:
+            CHECK_EQ_U64(size, 8);
+            CHECK_EQ_U64(off + 8, total);
+            end = true;
+            break;
+        default:
+            CHECK(!"unexpected tag");
+        }
+        off += (size + 7) & ~7u;
+    }
+    CHECK(end);
+    CHECK_EQ_U64(nmod, p->nmods);
+    CHECK(seen[1] == 1 && seen[2] == 1 && seen[4] == 1 && seen[6] == 1);
+}
+
+static void build_and_check(int version, uint64_t gpa)
+{
+    static uint8_t buf[4096];
+    struct mbinfo_params p = sample(version);
+    uint64_t info = 0;
+
+    memset(buf, 0xEE, sizeof buf);
+    long used = mbinfo_build(buf, sizeof buf, gpa, &p, &info);
+    if (!CHECK(used > 0 && used < (long)sizeof buf))
+        return;
+    CHECK(info >= gpa && info < gpa + 8);
+    CHECK_EQ_U64(buf[used], 0xEE);   /* nothing written past the reported size */
+    if (version == 1)
+        check_mb1(buf, gpa, used, info, &p);
+    else
+        check_mb2(buf, gpa, used, info, &p);
+}
+
+static void test_mb1(void)
+{
+    build_and_check(1, 0x9000);
+    build_and_check(1, 0x9003);   /* unaligned buffer address */
+    build_and_check(1, 0xFFFFF000);
+}
+
+static void test_mb2(void)
+{
+    build_and_check(2, 0x9000);
+    build_and_check(2, 0x9005);
+    build_and_check(2, 0x1000);
+}
+
+static void test_small_ram_and_options(void)
+{
+    uint8_t buf[1024];
+    uint64_t info;
+    struct mbinfo_params p = { 1, 0x50000, NULL, NULL, 0, { { 0 } } };
+
+    long used = mbinfo_build(buf, sizeof buf, 0x8000, &p, &info);
+    CHECK(used > 0);
+    CHECK_EQ_U64(rd32(buf, 0), MB1_INFO_MEMORY | MB1_INFO_CMDLINE | MB1_INFO_MODS | MB1_INFO_MEM_MAP);
+    CHECK_EQ_U64(rd32(buf, 4), 0x50000 / 1024);
+    CHECK_EQ_U64(rd32(buf, 8), 0);
+    CHECK_EQ_U64(rd32(buf, 44), 24);    /* a single mmap entry */
+    CHECK_EQ_U64(rd32(buf, 20), 0);
+    CHECK_EQ_STR(str_at(buf, 0x8000, used, rd32(buf, 16)), "");
+    p.ram = 0xC0000;
+    mbinfo_build(buf, sizeof buf, 0x8000, &p, &info);
+    CHECK_EQ_U64(rd32(buf, 44), 48);
+    p.ram = 5ull << 32;                 /* mem_upper saturates, mmap is 64-bit */
+    mbinfo_build(buf, sizeof buf, 0x8000, &p, &info);
+    CHECK_EQ_U64(rd32(buf, 8), (uint32_t)(((5ull << 32) - MiB) / 1024));
+    const uint8_t *mm = buf + (rd32(buf, 48) - 0x8000);
+    CHECK_EQ_U64(rd64(mm, 48 + 12), (5ull << 32) - MiB);
+    p.version = 2;
+    used = mbinfo_build(buf, sizeof buf, 0x8000, &p, &info);
+    CHECK(used > 0);
+}
+
+static void test_rejects(void)
+{
+    uint8_t buf[2048];
+    uint64_t info;
+    struct mbinfo_params p = sample(1);
+
+    p.version = 3;
+    CHECK_EQ_U64(mbinfo_build(buf, sizeof buf, 0x8000, &p, &info), -1);
+    p = sample(2);
+    p.nmods = MBINFO_MAX_MODS + 1;
+    CHECK_EQ_U64(mbinfo_build(buf, sizeof buf, 0x8000, &p, &info), -1);
+    p = sample(1);
+    p.mods[0].end = 1ull << 32;
+    CHECK_EQ_U64(mbinfo_build(buf, sizeof buf, 0x8000, &p, &info), -1);
+    p = sample(1);
+    p.mods[0].end = p.mods[0].start - 1;
+    CHECK_EQ_U64(mbinfo_build(buf, sizeof buf, 0x8000, &p, &info), -1);
+    p = sample(1);
+    CHECK_EQ_U64(mbinfo_build(buf, sizeof buf, 0xFFFFFFC0, &p, &info), -1);   /* crosses 4 GiB */
+    CHECK_EQ_U64(mbinfo_build(buf, sizeof buf, 1ull << 32, &p, &info), -1);
+    p = sample(2);
+    CHECK_EQ_U64(mbinfo_build(buf, sizeof buf, 0xFFFFFFC0, &p, &info), -1);
+    CHECK_EQ_U64(mbinfo_build(buf, 0, 0x8000, &p, &info), -1);
+}
+
+/* Every buffer size below the needed one fails without writing past it. */
+static void test_exact_sizes(void)
+{
+    for (int v = 1; v <= 2; v++) {
+        struct mbinfo_params p = sample(v);
+        p.nmods = MBINFO_MAX_MODS;
+        for (unsigned i = 0; i < MBINFO_MAX_MODS; i++)
+            p.mods[i] = (struct mbinfo_mod){ 0x400000 + i * 0x1000, 0x400800 + i * 0x1000,
+                                             i % 2 ? "module args here" : "" };
+        uint8_t big[4096];
+        uint64_t info;
+        for (uint64_t gpa = 0x7000; gpa < 0x7008; gpa++) {
+            long need = mbinfo_build(big, sizeof big, gpa, &p, &info);
+            if (!CHECK(need > 0))
+                continue;
+            for (long sz = 0; sz <= need; sz++) {
+                uint8_t *b = malloc(sz ? (size_t)sz : 1);   /* exact size: ASan catches overruns */
+                long r = mbinfo_build(b, (size_t)sz, gpa, &p, &info);
+                CHECK(sz == need ? r == need : r == -1);
+                if (sz == need && v == 2)
+                    check_mb2(b, gpa, r, info, &p);
+                free(b);
+            }
+        }
+    }
+}
+
+/* Random parameters: either -1 or a well-formed structure. */
+static void test_random(void)
+{
+    static char strs[4][300];
+    int built = 0;
+
+    rng_seed(17);
+    for (int i = 0; i < 4; i++) {
+        size_t n = rng_below(sizeof strs[i]);
+        for (size_t k = 0; k < n; k++)
+            strs[i][k] = (char)(1 + rng_below(255));
+        strs[i][n] = 0;
+    }
+    for (int it = 0; it < 3000; it++) {
+        struct mbinfo_params p = sample(1 + (int)rng_below(2));
+        p.ram = (2 + rng_below(4000)) * MiB;
+        p.cmdline = strs[rng_below(4)];
+        p.nmods = (unsigned)rng_below(MBINFO_MAX_MODS + 1);
+        for (unsigned i = 0; i < p.nmods; i++) {
+            uint64_t s = rng_below(1ull << 32);
+            p.mods[i] = (struct mbinfo_mod){ s, s + rng_below((1ull << 32) - s), strs[rng_below(4)] };
+        }
+        size_t sz = rng_below(3000);
+        uint8_t *b = malloc(sz ? sz : 1);
+        uint64_t gpa = rng_below(2) ? rng_below(0xA0000) : rng_below(1ull << 33), info;
+        long r = mbinfo_build(b, sz, gpa, &p, &info);
+        built += r >= 0;
+        if (r >= 0) {
+            CHECK((size_t)r <= sz && gpa + (uint64_t)r <= (1ull << 32));
+            if (p.version == 1)
+                check_mb1(b, gpa, r, info, &p);
+            else
+                check_mb2(b, gpa, r, info, &p);
+        }
+        free(b);
+    }
+    CHECK(built > 300);
+}
+
+int main(void)
+{
+    RUN(test_mb1);
+    RUN(test_mb2);
+    RUN(test_small_ram_and_options);
+    RUN(test_rejects);
+    RUN(test_exact_sizes);
+    RUN(test_random);
+    return check_summary("test_mbinfo");
+}
