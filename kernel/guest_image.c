@@ -169,6 +169,8 @@ static int find_header(struct ctx *c, struct mb_hdr *h)
 
     if (r == 0)
         r = find_mb1(c, h);
+    if (r == 0 && (c->len < 4 || memcmp(c->p, "\177ELF", 4) != 0))
+        return fail(c, "not an ELF image and no multiboot header in the first 8 KiB/32 KiB");
     if (r == 0)
         return fail(c, "no multiboot header in the first 8 KiB/32 KiB");
     return r < 0 ? -1 : 0;

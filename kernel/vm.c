@@ -1,6 +1,7 @@
 /* VM objects: creation from boot modules, physical CPU assignment, and how a VM ends. */
 #include "kernel/vm.h"
 #include "kernel/exit.h"
+#include "kernel/guest_image.h"
 #include "kernel/guest_load.h"
 #include "kernel/log.h"
 #include "kernel/percpu.h"
@@ -143,6 +144,11 @@ static struct vm *create_vm(const struct boot_module *m, const struct guest_cfg 
                             char *err, size_t errlen)
 {
     unsigned cpus[VM_MAX_VCPUS];
+    struct guest_image gi;
+    /* A broken image is the more useful complaint, so check it before any resources. */
+    if (guest_image_parse((const void *)m->start, m->end - m->start, cfg->mem, &gi, err,
+                          errlen) != 0)
+        return 0;
     if (vm_by_name(cfg->name)) {
         ksnprintf(err, errlen, "a VM named '%s' already exists", cfg->name);
         return 0;
