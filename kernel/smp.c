@@ -2,6 +2,7 @@
 #include "kernel/percpu.h"
 #include "kernel/trap.h"
 #include "kernel/log.h"
+#include "kernel/shell.h"
 #include "kernel/x86.h"
 #include "kernel/lib/string.h"
 #include "kernel/vm.h"
@@ -113,10 +114,13 @@ done:
     kprintf("keel: %u cpus online\n", cpus_online);
 }
 
+/* An NMI, not a fixed vector: some CPUs (Bochs' SVM) never let a maskable interrupt make a guest
+ * exit while the guest runs with IF=0, but an intercepted NMI always does. The host's NMI
+ * handler ignores it; the CPU then looks at its work and its vCPU's requests. */
 void cpu_kick(unsigned cpu)
 {
     if (cpu != cpu_id())
-        lapic_send_ipi(percpu_of(cpu)->apic_id, VEC_KICK);
+        lapic_send_ipi(percpu_of(cpu)->apic_id, APIC_ICR_NMI);
 }
 
 bool smp_call(unsigned cpu, void (*fn)(void *), void *arg)
@@ -169,6 +173,8 @@ void cpu_idle_loop(void)
     for (;;) {
         irq_disable();
         cpu_do_work();
+        if (this_cpu()->id == 0)
+            shell_poll();
         if (vm_cpu_has_vcpu())
             vm_cpu_run();       /* returns when that vCPU ends */
         safe_halt();

@@ -113,10 +113,8 @@ void trap_dispatch(struct trap_frame *f)
         this_cpu()->ticks++;
         lapic_eoi();
         return;
-    case VEC_KICK:
-        lapic_eoi();
-        return;
     case VEC_SPURIOUS:
+    case X86_NMI:           /* a kick (kernel/smp.c cpu_kick): the interrupted code looks at its work */
         return;
     }
     if (f->vector < 32 && fixup(f))

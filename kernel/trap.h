@@ -14,7 +14,6 @@ struct trap_frame {
 
 /* Host interrupt vectors. */
 #define VEC_TIMER       0xF0    /* LAPIC timer tick */
-#define VEC_KICK        0xF1    /* wake/kick IPI: makes a CPU leave the guest and look at its work */
 #define VEC_SPURIOUS    0xFF
 
 void idt_init(void);            /* builds the shared IDT once */
