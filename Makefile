@@ -9,7 +9,7 @@ PYTHON  := /usr/bin/python3
 
 CFLAGS  := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
            -ffreestanding -fno-builtin -nostdlib -fno-pie -fno-pic -fno-stack-protector \
-           -fno-omit-frame-pointer -fcf-protection=none -mno-red-zone -mgeneral-regs-only \
+           -fcf-protection=none -mno-red-zone -mgeneral-regs-only \
            -mcmodel=kernel -mno-mmx -mno-sse -mno-sse2 -fno-asynchronous-unwind-tables --param=min-pagesize=0 -I.
 # The image is linked in the low 2 GiB, so -mcmodel=kernel's sign-extended addressing does
 # not fit; small is right for an identity-mapped image below 2 GiB.
@@ -44,6 +44,9 @@ $(BUILD)/obj/%.S.o: %.S
 	@mkdir -p $(dir $@)
 	@echo "  AS    $<"
 	@$(CC) $(CFLAGS) $(ASFLAGS) -MMD -MP -c $< -o $@
+
+# Flags live here: objects are stale when this file changes.
+$(OBJS): Makefile
 
 guests:
 	$(MAKE) -C tests/guests OUT=$(abspath $(BUILD))/guests
