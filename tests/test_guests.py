@@ -4,16 +4,20 @@ Every group boots once per platform and runs several VMs at once, each on its ow
   qemu-svm   QEMU TCG, -cpu qemu64,+svm,+npt (multiboot1 -kernel, and GRUB for the loaders)
   bochs-vmx  Bochs corei7_skylake_x (GRUB ISO)
   bochs-svm  Bochs ryzen (GRUB ISO)
+  qemu-kvm   QEMU on real VMX/SVM through KVM, only where the machine offers nested
+             virtualization (skipped elsewhere, e.g. on CI's machines)
 Guests print `ok ...`/`FAIL ...` per check and end through port 0xf4 (doc/CONTRACT.md)."""
 import re
 
 import pytest
 
-from rig import assert_line, assert_no_line, fail, guest, run_bochs, run_qemu
+from rig import assert_line, assert_no_line, fail, guest, kvm_nested, run_bochs, run_qemu
 
 PLATFORMS = [pytest.param("qemu-svm", marks=pytest.mark.qemu),
              pytest.param("bochs-vmx", marks=pytest.mark.bochs),
-             pytest.param("bochs-svm", marks=pytest.mark.bochs)]
+             pytest.param("bochs-svm", marks=pytest.mark.bochs),
+             pytest.param("qemu-kvm", marks=[pytest.mark.qemu, pytest.mark.skipif(
+                 not kvm_nested(), reason="no KVM with nested VMX/SVM on this machine")])]
 APPEND = "poweroff noshell"
 
 
@@ -22,6 +26,9 @@ def boot(platform, modules, cpus, boot_path="kernel", timeout=None):
     if platform == "qemu-svm":
         return run_qemu(append=APPEND, modules=mods, smp=cpus, boot=boot_path,
                         timeout=timeout or 90)
+    if platform == "qemu-kvm":
+        return run_qemu(append=APPEND, modules=mods, smp=cpus, boot=boot_path,
+                        timeout=timeout or 90, accel="kvm", cpu="host")
     model = "corei7_skylake_x" if platform == "bochs-vmx" else "ryzen"
     return run_bochs(model=model, cpus=cpus, append=APPEND, modules=mods,
                      timeout=timeout or 240)

@@ -42,7 +42,7 @@ from .paths import ROOT, BUILD, KEEL_ELF, GUESTS, MKISO, guest, timeout_scale
 from .build import build, BuildResult, keel_problem, guests_problem
 from .run import RunResult, POWER_OFF_RE, FAIL_FAST_RE, normalize, power_off_status
 from .iso import make_iso
-from .qemu import run_qemu, spawn_qemu, qemu_argv
+from .qemu import run_qemu, spawn_qemu, qemu_argv, kvm_nested
 from .bochs import run_bochs, spawn_bochs, bochsrc, MODELS
 from .console import Console
 from .check import (assert_booted, booted_problems, assert_line, assert_no_line,

@@ -30,11 +30,27 @@ def _initrd(modules):
     return ",".join(parts)
 
 
+def kvm_nested():
+    """True when this machine has a usable /dev/kvm whose CPU exposes VMX or SVM to guests
+    (nested virtualization), so Keel can run under real hardware virtualization. The /dev/kvm
+    of the project's CI machines is a paravirtual flavour without either flag."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+        fd = os.open("/dev/kvm", os.O_RDWR)
+        os.close(fd)
+    except OSError:
+        return False
+    return " vmx" in flags or " svm" in flags
+
+
 def qemu_argv(append="poweroff noshell", modules=(), smp=1, boot="kernel", mem="512M",
-              icount=False, extra=(), kernel=None, serial="stdio", machine="pc", cpu=CPU):
-    """The QEMU command line (without timeout). serial: "stdio" or a file path."""
+              icount=False, extra=(), kernel=None, serial="stdio", machine="pc", cpu=CPU,
+              accel="tcg"):
+    """The QEMU command line (without timeout). serial: "stdio" or a file path.
+    accel="kvm" runs on the host's own VMX/SVM (with cpu="host"); see kvm_nested()."""
     kernel = Path(kernel or KEEL_ELF)
-    argv = [QEMU, "-accel", "tcg", "-cpu", cpu, "-machine", machine, "-m", str(mem),
+    argv = [QEMU, "-accel", accel, "-cpu", cpu, "-machine", machine, "-m", str(mem),
             "-smp", str(smp), "-display", "none", "-vga", "none", "-nic", "none", "-no-reboot",
             "-monitor", "none", "-serial", "stdio" if serial == "stdio" else "file:%s" % serial,
             "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
@@ -54,7 +70,7 @@ def qemu_argv(append="poweroff noshell", modules=(), smp=1, boot="kernel", mem="
 
 def run_qemu(append="poweroff noshell", modules=(), smp=1, boot="kernel", mem="512M",
              timeout=60, icount=False, extra=(), kernel=None, until=None,
-             fail_fast=FAIL_FAST_RE, machine="pc", cpu=CPU):
+             fail_fast=FAIL_FAST_RE, machine="pc", cpu=CPU, accel="tcg"):
     """Boot Keel under QEMU and wait for it to exit (Keel's `poweroff` ends it through
     isa-debug-exit: status 0 -> exit code 1, status 1 -> exit code 3).
     boot="kernel": -kernel/-append/-initrd (multiboot1); boot="iso": GRUB ISO (multiboot2).
@@ -65,7 +81,7 @@ def run_qemu(append="poweroff noshell", modules=(), smp=1, boot="kernel", mem="5
         serial = os.path.join(argv_tmp, "serial.txt")
         errlog = os.path.join(argv_tmp, "stderr.txt")
         argv = qemu_argv(append, modules, smp, boot, mem, icount, extra, kernel, serial,
-                         machine, cpu)
+                         machine, cpu, accel)
         t0 = time.monotonic()
         with open(errlog, "wb") as err:
             proc = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=err,
