@@ -5,6 +5,7 @@
 #include "kernel/log.h"
 #include "kernel/percpu.h"
 #include "kernel/power.h"
+#include "kernel/shell.h"
 #include "kernel/smp.h"
 #include "kernel/trap.h"
 #include "kernel/version.h"
@@ -22,6 +23,7 @@
 #include "boot/boot.h"
 
 #define LOW_MEMORY_END  0x100000ull
+#define SHELL_TICK_HZ   1000    /* 115200 baud fills the 16-byte FIFO in ~1.4 ms */
 
 extern char _image_start[], _image_end[];
 extern char boot_stack_top[];
@@ -126,5 +128,10 @@ void kmain(uint32_t magic, uint64_t info)
     vm_start_all(bootinfo.mods, bootinfo.nmods);
     if (power_off_when_done && vm_count_running() == 0)
         power_off(vm_exit_status());
+    if (!opts.noshell) {
+        /* CPU 0's tick: it wakes (or leaves its guest) regularly, so the shell always answers. */
+        lapic_timer_start(SHELL_TICK_HZ);
+        shell_init();
+    }
     cpu_idle_loop();
 }

@@ -66,7 +66,7 @@ void shell_param_range(const char *params, int *min, int *max)
         }
     }
     *min = lo;
-    *max = varargs ? SHELL_MAX_ARGS - 1 : hi;
+    *max = varargs && hi < SHELL_MAX_ARGS - 1 ? SHELL_MAX_ARGS - 1 : hi;
 }
 
 const struct shell_cmd *shell_parse(const struct shell_cmd *tab, size_t n, char *line,

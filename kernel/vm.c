@@ -11,7 +11,9 @@
 #include "kernel/lib/fmt.h"
 #include "kernel/lib/string.h"
 #include "mm/pmm.h"
+#include "drivers/lapic.h"
 
+#define VM_CPU_TICK_HZ 100
 #define VCPU_PAGES ((sizeof(struct vcpu) + PAGE_SIZE - 1) / PAGE_SIZE)
 
 struct vm vms[VM_MAX];
@@ -20,10 +22,13 @@ static bool cpu_taken[MAX_CPUS];
 static unsigned next_vcpu_uid = 1;
 static unsigned skipped_modules;
 
+/* The tick bounds how long a kick can go unnoticed: an NMI kick that lands between a CPU's
+ * last look at its work and its HLT is otherwise lost until the next interrupt. */
 static void enable_on_cpu(void *arg)
 {
     (void)arg;
     cpu_vmm_ready[cpu_id()] = vendor->cpu_enable() == 0;
+    lapic_timer_start(VM_CPU_TICK_HZ);
 }
 
 static unsigned enable_cpus(void)
@@ -319,12 +324,12 @@ static bool end_vm(struct vm *vm, bool exited, int status)
     return first;
 }
 
+/* Every vCPU gets the request, the caller's own too: the caller may be the shell running in
+ * the exit path of one of this VM's vCPUs, which must not re-enter the guest afterwards. */
 static void after_end(struct vm *vm)
 {
-    struct vcpu *self = this_cpu()->vcpu;
     for (unsigned i = 0; i < vm->nvcpus; i++)
-        if (vm->vcpus[i] != self)
-            vcpu_request(vm->vcpus[i], VCPU_REQ_STOP);
+        vcpu_request(vm->vcpus[i], VCPU_REQ_STOP);
     if (power_off_when_done && vm_count_running() == 0)
         power_off(vm_exit_status());
 }

@@ -64,4 +64,14 @@ struct vm *vm_by_name(const char *name);
 /* A vCPU halted with interrupts off: the VM ends (status 0) when all its vCPUs have. */
 void vm_vcpu_done(struct vcpu *v);
 
+/* Operator control from the shell (kernel/vm_ctl.c). Each returns 0, or -1 with a one-line
+ * reason in err. vm_reset returns 1 when it had to leave the reload to vm_ctl_poll() (a vCPU
+ * still on its way out of the guest, e.g. one on CPU 0 under the shell); it prints
+ * `vm <name> started: ...` again once the VM runs from the start. */
+int vm_pause(struct vm *vm, char *err, size_t errlen);
+int vm_resume(struct vm *vm, char *err, size_t errlen);
+int vm_kill(struct vm *vm, char *err, size_t errlen);
+int vm_reset(struct vm *vm, char *err, size_t errlen);
+void vm_ctl_poll(void);     /* CPU 0, from the shell: carries on a pending reset */
+
 #endif

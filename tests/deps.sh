@@ -27,6 +27,10 @@ have_cmd grub-mkrescue || need grub-common
 [ -d /usr/lib/grub/i386-pc ] || need grub-pc-bin
 have_cmd xorriso || need xorriso
 have_cmd mformat || need mtools
+# The shell parser's fuzz target (tests/fuzz) is built with libFuzzer.
+have_cmd clang || need clang
+[ -n "$(ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ] ||
+    need libclang-rt-14-dev
 [ -x /usr/bin/python3 ] || need python3
 py_has pytest || need python3-pytest
 py_has pexpect || need python3-pexpect

@@ -64,6 +64,7 @@ static void test_param_range(void)
     range("<word>...", 1, SHELL_MAX_ARGS - 1);
     range("[[<a>] <b>]", 0, 2);
     range("]] <a> [", 1, 1);
+    range("a b c d e f g h i...", 9, 9);      /* more required words than "..." allows */
 }
 
 static const char *parse(const char *line, int *argc, char **argv, char *err, size_t errlen)
