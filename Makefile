@@ -67,7 +67,8 @@ deps:
 run: deps
 	$(MAKE) all guests
 	qemu-system-x86_64 -accel tcg -cpu qemu64,+svm,+npt -smp 2 -m 512M -display none \
-	    -serial mon:stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+	    -chardev stdio,id=con,mux=on,signal=off -serial chardev:con -mon chardev=con \
+	    -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 	    -kernel $(KEEL) -append "$(KEEL_ARGS)" -initrd "$(DEFAULT_GUEST) $(DEFAULT_GUEST_ARGS)"
 
 test: deps
