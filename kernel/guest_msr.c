@@ -83,7 +83,10 @@ int exit_wrmsr(struct vcpu *v)
         vendor->set_reg(v, VREG_PAT, val);
         return EXIT_NEXT;
     case MSR_EFER:
-        if (val & ~EFER_GUEST_BITS)
+        /* LME may only change while paging is off (SDM: IA32_EFER, "IA-32e mode"). */
+        if (val & ~EFER_GUEST_BITS ||
+            ((val ^ vendor->get_reg(v, VREG_EFER)) & EFER_LME &&
+             vendor->get_reg(v, VREG_CR0) & CR0_PG))
             return gp(v, "wrmsr", msr);
         vendor->set_reg(v, VREG_EFER, val);
         return EXIT_NEXT;

@@ -38,6 +38,8 @@ static void setup_ist(struct percpu *p)
 static void cpu_setup(unsigned cpu)
 {
     struct percpu *p = percpu_of(cpu);
+    /* Firmware and INIT leave caching off (CD/NW); Keel and its guests want it on. */
+    write_cr0(read_cr0() & ~(CR0_CD | CR0_NW));
     percpu_init(cpu, p->apic_id, p->stack_top);
     gdt_load(cpu);
     idt_load();
