@@ -1,33 +1,7 @@
 #include "drivers/acpi_tables.h"
+#include "kernel/lib/le.h"
 
 #include "kernel/lib/string.h"
-
-/* Unaligned little-endian reads: tables sit at arbitrary byte offsets. */
-static uint8_t rd8(const uint8_t *p, size_t off)
-{
-    return p[off];
-}
-
-static uint16_t rd16(const uint8_t *p, size_t off)
-{
-    uint16_t v;
-    memcpy(&v, p + off, sizeof v);
-    return v;
-}
-
-static uint32_t rd32(const uint8_t *p, size_t off)
-{
-    uint32_t v;
-    memcpy(&v, p + off, sizeof v);
-    return v;
-}
-
-static uint64_t rd64(const uint8_t *p, size_t off)
-{
-    uint64_t v;
-    memcpy(&v, p + off, sizeof v);
-    return v;
-}
 
 bool acpi_checksum_ok(const void *p, size_t len)
 {

@@ -1,4 +1,5 @@
 #include "kernel/guest_image.h"
+#include "kernel/lib/le.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -38,27 +39,6 @@ struct ctx {
     char *err;
     size_t errlen;
 };
-
-static uint16_t rd16(const uint8_t *p, size_t off)
-{
-    uint16_t v;
-    memcpy(&v, p + off, sizeof v);
-    return v;
-}
-
-static uint32_t rd32(const uint8_t *p, size_t off)
-{
-    uint32_t v;
-    memcpy(&v, p + off, sizeof v);
-    return v;
-}
-
-static uint64_t rd64(const uint8_t *p, size_t off)
-{
-    uint64_t v;
-    memcpy(&v, p + off, sizeof v);
-    return v;
-}
 
 __attribute__((format(printf, 2, 3)))
 static int fail(struct ctx *c, const char *fmt, ...)
