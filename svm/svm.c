@@ -210,7 +210,7 @@ static int svm_vcpu_init(struct vcpu *v)
     seg(&g->idtr, 0, 0, 0xFFFF);
     g->cpl = 0;
     g->efer = EFER_SVME;
-    g->cr0 = CR0_PE | CR0_ET | CR0_NE;
+    g->cr0 = CR0_PE | CR0_ET;          /* as VMX guests see it: protected mode, nothing else */
     g->cr3 = 0;
     g->cr4 = 0;
     g->dr6 = DR6_INIT;

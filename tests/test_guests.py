@@ -150,6 +150,31 @@ def test_malformed_modules_are_skipped(guests, platform):
     assert_no_line(r, r"^vm (notelf|nomb|truncated|bigaddr) ")
 
 
+CPU_STATE = [("cpu_state_test.elf", "name=cpu_state_test"), ("cpu_state64.elf", "name=cpu_state64")]
+
+
+@pytest.mark.parametrize("platform", ["bochs-vmx", "bochs-svm"])
+@pytest.mark.bochs
+def test_cpu_state_guests(guests, platform):
+    """CR0/CR4 shadows, guest-driven PAE paging and long mode, CR8, #UD/#GP for hidden
+    instructions and bits, in 32- and 64-bit guests."""
+    r = boot(platform, CPU_STATE, 2)
+    assert_exited(r, "cpu_state_test")
+    assert_exited(r, "cpu_state64")
+    assert_clean(r, status=0)
+
+
+@pytest.mark.qemu
+def test_cpu_state_invalid_on_qemu_is_contained(guests):
+    """QEMU's TCG lets a guest write CR4.VMXE and CR0.NW without CD, which real CPUs refuse with
+    #GP; VMRUN then rejects the state. Keel stops only that VM, with the reason."""
+    r = boot("qemu-svm", CPU_STATE + [("counter.elf", "name=bystander expect_name=bystander")], 3)
+    for name in ("cpu_state_test", "cpu_state64"):
+        assert_line(r, r"^vm %s stopped: VMRUN refused the guest state" % name)
+    assert_exited(r, "bystander")
+    assert_clean(r, status=1)
+
+
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_bench_guest_runs(guests, platform):
     """The exit-cost benchmark runs everywhere; `make bench` prints the figures."""
