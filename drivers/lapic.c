@@ -1,6 +1,7 @@
 #include "drivers/lapic.h"
 #include "drivers/timer.h"
 #include "kernel/x86.h"
+#include "kernel/log.h"
 #include "kernel/trap.h"
 
 #define MSR_X2APIC_BASE 0x800
@@ -29,6 +30,7 @@ void lapic_setup_mode(uint64_t mmio_base, bool allow_x2apic)
     if (mmio_base)
         mmio = (volatile uint32_t *)mmio_base;
     lapic_x2apic = allow_x2apic && cpu_has(1, 2, CPUID_1_ECX_X2APIC);
+    pr_info("lapic: %s mode\n", lapic_x2apic ? "x2APIC (MSR)" : "xAPIC (MMIO)");
 }
 
 void lapic_init_cpu(void)

@@ -98,6 +98,10 @@ static bool keel_word(const char *w, size_t n, struct keel_opts *o)
         o->noshell = true;
         return true;
     }
+    if (word_is(w, n, "nox2apic")) {
+        o->nox2apic = true;
+        return true;
+    }
     if (is_opt(w, n, "loglevel", &v, &vn))
         return parse_loglevel(v, vn, &o->loglevel);
     if (is_opt(w, n, "test_drop", &v, &vn))

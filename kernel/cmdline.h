@@ -12,6 +12,7 @@ struct keel_opts {
     int loglevel;           /* default LOG_INFO */
     bool poweroff;
     bool noshell;
+    bool nox2apic;          /* keep the host LAPIC in xAPIC (MMIO) mode */
     char test_drop[16];     /* test_drop=<word>, "" if absent */
     char test_corrupt[24];  /* test_corrupt=<word>, "" if absent */
 };

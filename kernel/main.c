@@ -122,7 +122,7 @@ void kmain(uint32_t magic, uint64_t info)
 
     setup_memory();
     acpi_init(&bootinfo, !strcmp(opts.test_drop, "madt"));
-    lapic_setup_mode(acpi_have_madt ? acpi_madt.lapic_addr : 0, true);
+    lapic_setup_mode(acpi_have_madt ? acpi_madt.lapic_addr : 0, !opts.nox2apic);
     tsc_calibrate(acpi_have_fadt ? acpi_fadt.pm_tmr_blk : 0);
     smp_boot();
     vm_start_all(bootinfo.mods, bootinfo.nmods);

@@ -73,3 +73,14 @@ def test_mmap_overlapping_image_is_carved_out(keel, where):
     assert_booted(r, 2)
     if where != "bochs":
         assert_qemu_exit(r, status=0)
+
+
+@pytest.mark.bochs
+@pytest.mark.parametrize("mode", ["x2apic", "xapic"])
+def test_bochs_lapic_modes(boot_iso, keel, mode):
+    """Skylake-X has x2APIC: Keel uses it, and `nox2apic` keeps the MMIO (xAPIC) interface; both
+    bring up every CPU."""
+    append = BOOT + (" nox2apic" if mode == "xapic" else "")
+    r = run_bochs(model="corei7_skylake_x", cpus=2, append=append, timeout=BOCHS_TIMEOUT)
+    assert_line(r, r"lapic: %s" % ("x2APIC \\(MSR\\)" if mode == "x2apic" else "xAPIC \\(MMIO\\)"))
+    assert_booted(r, 2)

@@ -53,10 +53,10 @@ static void test_keel_defaults(void)
 static void test_keel_options(void)
 {
     struct unk u;
-    struct keel_opts o = keel("loglevel=debug poweroff noshell", &u);
+    struct keel_opts o = keel("loglevel=debug poweroff noshell nox2apic", &u);
 
     CHECK_EQ_U64(o.loglevel, LOG_DEBUG);
-    CHECK(o.poweroff && o.noshell);
+    CHECK(o.poweroff && o.noshell && o.nox2apic);
     CHECK_EQ_U64(u.count, 0);
     CHECK_EQ_U64(keel("loglevel=error", &u).loglevel, LOG_ERR);
     CHECK_EQ_U64(keel("loglevel=warn", &u).loglevel, LOG_WARN);
