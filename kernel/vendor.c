@@ -3,21 +3,17 @@
 
 const struct vcpu_vendor *vendor;
 
-/* Weak while vmx/ and svm/ are being written. */
-extern const struct vcpu_vendor vmx_vendor __attribute__((weak));
-extern const struct vcpu_vendor svm_vendor __attribute__((weak));
-
 /* Intel and AMD never both answer; the CPU's own word decides, so a missing feature is
  * reported for the vendor this machine actually has. */
 bool vendor_select(const char **why)
 {
     static char buf[160];
     const char *vmx_why = "", *svm_why = "";
-    if (&vmx_vendor && vmx_vendor.probe(&vmx_why)) {
+    if (vmx_vendor.probe(&vmx_why)) {
         vendor = &vmx_vendor;
         return true;
     }
-    if (&svm_vendor && svm_vendor.probe(&svm_why)) {
+    if (svm_vendor.probe(&svm_why)) {
         vendor = &svm_vendor;
         return true;
     }

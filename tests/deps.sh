@@ -15,6 +15,7 @@ py_has() { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import $1" >/dev/null
 
 have_cmd gcc || need gcc
 have_cmd make || need make
+[ -f /usr/include/stdio.h ] || need libc6-dev      # host unit tests
 have_cmd ld || need binutils
 have_cmd timeout || need coreutils
 have_cmd qemu-system-x86_64 || need qemu-system-x86
