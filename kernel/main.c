@@ -81,6 +81,14 @@ static void corrupt_memmap(struct memmap *mm)
     memmap_add(mm, 0x80000, 0x200000, MEM_USABLE);
 }
 
+/* test_corrupt=madt_ghost_cpu: the MADT lists a CPU that is not there, as broken firmware
+ * might; starting it must time out and be reported, not hang the boot. */
+static void add_ghost_cpu(void)
+{
+    if (acpi_have_madt && acpi_madt.ncpus < MADT_MAX_CPUS)
+        acpi_madt.apic_id[acpi_madt.ncpus++] = 0x7E;
+}
+
 static void setup_memory(void)
 {
     struct memmap *mm = &bootinfo.mmap;
@@ -122,6 +130,8 @@ void kmain(uint32_t magic, uint64_t info)
 
     setup_memory();
     acpi_init(&bootinfo, !strcmp(opts.test_drop, "madt"));
+    if (!strcmp(opts.test_corrupt, "madt_ghost_cpu"))
+        add_ghost_cpu();
     lapic_setup_mode(acpi_have_madt ? acpi_madt.lapic_addr : 0, !opts.nox2apic);
     tsc_calibrate(acpi_have_fadt ? acpi_fadt.pm_tmr_blk : 0);
     smp_boot();

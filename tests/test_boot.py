@@ -33,6 +33,7 @@ def test_bochs_boots(boot_iso, model, ncpus):
 #   test_drop=madt              behave as if the ACPI tables had no MADT
 #   test_drop=mmap              behave as if the loader gave no memory map
 #   test_corrupt=mmap_overlap   add a reserved entry across Keel's image and overlapping entries
+#   test_corrupt=madt_ghost_cpu add an APIC id to the MADT that no CPU answers to
 # They exist only for these tests; nothing else should use them.
 
 def _boot_with(where, append, ncpus=2):
@@ -84,3 +85,12 @@ def test_bochs_lapic_modes(boot_iso, keel, mode):
     r = run_bochs(model="corei7_skylake_x", cpus=2, append=append, timeout=BOCHS_TIMEOUT)
     assert_line(r, r"lapic: %s" % ("x2APIC \\(MSR\\)" if mode == "x2apic" else "xAPIC \\(MMIO\\)"))
     assert_booted(r, 2)
+
+
+@pytest.mark.parametrize("where", ROBUST_WHERE)
+def test_cpu_that_does_not_start_is_skipped(keel, where):
+    """test_corrupt=madt_ghost_cpu adds an APIC id that no CPU answers to the MADT."""
+    r = _boot_with(where, BOOT + " test_corrupt=madt_ghost_cpu", ncpus=2)
+    assert_line(r, r"^cpu 2: apic 126 did not start; skipped\s*$", count=1)
+    assert_line(r, r"^keel: 2 cpus online\s*$", count=1)
+    assert_powered_off(r, status=0)
