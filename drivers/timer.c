@@ -59,8 +59,8 @@ void tsc_calibrate(uint32_t pm_tmr_port)
 
 void udelay(uint64_t us)
 {
-    uint64_t end = rdtsc() + tsc_hz / 1000000 * us;
-    while ((int64_t)(rdtsc() - end) < 0)
+    uint64_t end = tsc_deadline(us);
+    while (!tsc_passed(end))
         cpu_relax();
 }
 

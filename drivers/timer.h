@@ -2,12 +2,25 @@
 #ifndef DRIVERS_TIMER_H
 #define DRIVERS_TIMER_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include "kernel/x86.h"
 
 extern uint64_t tsc_hz;
 
 void tsc_calibrate(uint32_t pm_tmr_port);   /* port 0 = no PM timer */
 void udelay(uint64_t us);
 uint64_t tsc_to_us(uint64_t ticks);
+
+/* A TSC value us microseconds from now, and whether it has passed (wrap-safe). */
+static inline uint64_t tsc_deadline(uint64_t us)
+{
+    return rdtsc() + tsc_hz / 1000000 * us;
+}
+
+static inline bool tsc_passed(uint64_t deadline)
+{
+    return (int64_t)(rdtsc() - deadline) >= 0;
+}
 
 #endif

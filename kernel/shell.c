@@ -124,16 +124,6 @@ bool sh_arg_num(const char *word, const char *what, uint64_t max, uint64_t *out)
     return true;
 }
 
-const char *sh_vm_state(const struct vm *vm)
-{
-    switch (vm->state) {
-    case VM_RUNNING: return "running";
-    case VM_PAUSED:  return "paused";
-    case VM_ENDED:   return "ended";
-    default:         return "free";
-    }
-}
-
 const char *sh_vcpu_state(enum vcpu_state s)
 {
     switch (s) {

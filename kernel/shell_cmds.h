@@ -15,7 +15,6 @@ void sh_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 struct vm *sh_arg_vm(const char *word);
 struct vcpu *sh_arg_vcpu(struct vm *vm, const char *word);
 bool sh_arg_num(const char *word, const char *what, uint64_t max, uint64_t *out);
-const char *sh_vm_state(const struct vm *vm);
 const char *sh_vcpu_state(enum vcpu_state s);
 /* Hands the console to vm until Ctrl-] (kernel/shell.c). */
 void sh_console_enter(struct vm *vm);

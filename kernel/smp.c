@@ -77,8 +77,8 @@ static bool start_ap(unsigned cpu)
         lapic_send_sipi(p->apic_id, TRAMP_BASE >> 12);
         udelay(200);
     }
-    uint64_t deadline = rdtsc() + tsc_hz / 1000000 * AP_START_TIMEOUT_US;
-    while (p->state == CPU_STARTING && (int64_t)(rdtsc() - deadline) < 0)
+    uint64_t deadline = tsc_deadline(AP_START_TIMEOUT_US);
+    while (p->state == CPU_STARTING && !tsc_passed(deadline))
         cpu_relax();
     return p->state == CPU_ONLINE;
 }
@@ -139,8 +139,8 @@ bool smp_call(unsigned cpu, void (*fn)(void *), void *arg)
     p->call_done = false;
     __atomic_or_fetch(&p->work, CPU_WORK_CALL, __ATOMIC_SEQ_CST);
     cpu_kick(cpu);
-    uint64_t deadline = rdtsc() + tsc_hz / 1000000 * CALL_TIMEOUT_US;
-    while (!p->call_done && (int64_t)(rdtsc() - deadline) < 0)
+    uint64_t deadline = tsc_deadline(CALL_TIMEOUT_US);
+    while (!p->call_done && !tsc_passed(deadline))
         cpu_relax();
     return p->call_done;
 }

@@ -201,15 +201,25 @@ static void attach_modules(const struct boot_module *mods, unsigned n,
     }
 }
 
-static void launch(struct vm *vm)
+void vm_launch(struct vm *vm)
 {
     kprintf("vm %s started: %u vcpu(s), %lu MiB, entry %#lx\n", vm->name, vm->nvcpus,
             vm->ram_size >> 20, vm->vcpus[0]->entry_rip);
     vm->running_vcpus = vm->nvcpus;
     for (unsigned i = 0; i < vm->nvcpus; i++) {
         struct vcpu *v = vm->vcpus[i];
-        percpu_of(v->pcpu)->vcpu = v;
+        __atomic_store_n(&percpu_of(v->pcpu)->vcpu, v, __ATOMIC_RELEASE);
         cpu_kick(v->pcpu);
+    }
+}
+
+const char *vm_state_name(const struct vm *vm)
+{
+    switch (vm->state) {
+    case VM_RUNNING: return "running";
+    case VM_PAUSED:  return "paused";
+    case VM_ENDED:   return "ended";
+    default:         return "free";
     }
 }
 
@@ -264,7 +274,7 @@ void vm_start_all(const struct boot_module *mods, unsigned n)
         }
     for (unsigned i = 0; i < n; i++)
         if (created[i])
-            launch(created[i]);
+            vm_launch(created[i]);
 }
 
 unsigned vm_count_running(void)

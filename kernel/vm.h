@@ -61,6 +61,9 @@ static inline unsigned vm_owner(const struct vm *vm) { return vm->id + 1; }
 void vm_exit(struct vm *vm, int status, const char *note);       /* guest asked to end */
 void vm_stop(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 struct vm *vm_by_name(const char *name);
+/* Prints `vm <name> started: ...` and hands every vCPU to its CPU (boot and reset). */
+void vm_launch(struct vm *vm);
+const char *vm_state_name(const struct vm *vm);     /* running, paused, ended, free */
 /* A vCPU halted with interrupts off: the VM ends (status 0) when all its vCPUs have. */
 void vm_vcpu_done(struct vcpu *v);
 

@@ -27,29 +27,9 @@
 #define RESET_GIVE_UP_US 5000000    /* how long a pending reset waits in all */
 #define REKICK_US       10000       /* kicks again while waiting (a kick can be lost) */
 
-static const char *state_name(const struct vm *vm)
-{
-    switch (vm->state) {
-    case VM_RUNNING: return "running";
-    case VM_PAUSED:  return "paused";
-    case VM_ENDED:   return "ended";
-    default:         return "free";
-    }
-}
-
 static struct vcpu *cpu_current_vcpu(unsigned cpu)
 {
     return __atomic_load_n(&percpu_of(cpu)->vcpu, __ATOMIC_ACQUIRE);
-}
-
-static uint64_t deadline_after(uint64_t us)
-{
-    return rdtsc() + tsc_hz / 1000000 * us;
-}
-
-static bool passed(uint64_t deadline)
-{
-    return (int64_t)(rdtsc() - deadline) >= 0;
 }
 
 /* Kicks every vCPU of vm on another CPU again. A kick is an NMI, which cli does not hold off:
@@ -66,15 +46,15 @@ static void rekick(struct vm *vm)
  * this CPU's cross-CPU work meanwhile so a CPU that calls us (smp_call) is not kept waiting. */
 static bool wait_for(bool (*cond)(struct vm *), struct vm *vm, uint64_t us)
 {
-    uint64_t end = deadline_after(us), next_kick = deadline_after(REKICK_US);
+    uint64_t end = tsc_deadline(us), next_kick = tsc_deadline(REKICK_US);
     for (;;) {
         if (cond(vm))
             return true;
-        if (passed(end))
+        if (tsc_passed(end))
             return false;
-        if (passed(next_kick)) {
+        if (tsc_passed(next_kick)) {
             rekick(vm);
-            next_kick = deadline_after(REKICK_US);
+            next_kick = tsc_deadline(REKICK_US);
         }
         if (this_cpu()->work)
             cpu_do_work();
@@ -108,7 +88,7 @@ int vm_pause(struct vm *vm, char *err, size_t errlen)
         vm->state = VM_PAUSED;
     spin_unlock_irqrestore(&vm->lock, f);
     if (!ok) {
-        ksnprintf(err, errlen, "vm %s is %s, not running", vm->name, state_name(vm));
+        ksnprintf(err, errlen, "vm %s is %s, not running", vm->name, vm_state_name(vm));
         return -1;
     }
     for (unsigned i = 0; i < vm->nvcpus; i++) {
@@ -144,7 +124,7 @@ int vm_resume(struct vm *vm, char *err, size_t errlen)
         vm->state = VM_RUNNING;
     spin_unlock_irqrestore(&vm->lock, f);
     if (!ok) {
-        ksnprintf(err, errlen, "vm %s is %s, not paused", vm->name, state_name(vm));
+        ksnprintf(err, errlen, "vm %s is %s, not paused", vm->name, vm_state_name(vm));
         return -1;
     }
     wake_paused(vm);
@@ -242,16 +222,9 @@ static int reset_finish(struct vm *vm, char *err, size_t errlen)
     vm->exited = false;
     vm->status = 0;
     vm->reason[0] = 0;
-    vm->running_vcpus = vm->nvcpus;
     vm->state = VM_RUNNING;
     spin_unlock_irqrestore(&vm->lock, f);
-    kprintf("vm %s started: %u vcpu(s), %lu MiB, entry %#lx\n", vm->name, vm->nvcpus,
-            vm->ram_size >> 20, vm->vcpus[0]->entry_rip);
-    for (unsigned i = 0; i < vm->nvcpus; i++) {
-        struct vcpu *v = vm->vcpus[i];
-        __atomic_store_n(&percpu_of(v->pcpu)->vcpu, v, __ATOMIC_RELEASE);
-        cpu_kick(v->pcpu);
-    }
+    vm_launch(vm);
     return 0;
 }
 
@@ -302,7 +275,7 @@ int vm_reset(struct vm *vm, char *err, size_t errlen)
             }
         }
         pending.vm = vm;
-        pending.give_up = deadline_after(RESET_GIVE_UP_US);
+        pending.give_up = tsc_deadline(RESET_GIVE_UP_US);
         return 1;
     }
     if (reset_finish(vm, err, errlen) != 0) {
@@ -331,7 +304,7 @@ void vm_ctl_poll(void)
         pending.vm = 0;
         if (reset_finish(vm, err, sizeof err) != 0)
             reset_failed(vm, err, true);
-    } else if (!passed(pending.give_up)) {
+    } else if (!tsc_passed(pending.give_up)) {
         rekick(vm);
     } else {
         pending.vm = 0;
