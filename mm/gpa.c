@@ -1,6 +1,6 @@
 #include "mm/gpa.h"
 #include "mm/pmm.h"
-#include "kernel/vendor.h"
+#include "kernel/virt/vendor.h"
 #include "kernel/lib/string.h"
 
 static uint64_t alloc_table(void *arg)

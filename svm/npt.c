@@ -2,7 +2,7 @@
  * as user-mode accesses (so U/S must be set at every level), with the host's EFER.NXE deciding
  * whether bit 63 is NX or reserved, and the host's PAT giving PCD/PWT their meaning. */
 #include "svm/svm.h"
-#include "kernel/vm.h"
+#include "kernel/virt/vm.h"
 #include "kernel/percpu.h"
 #include "kernel/x86.h"
 

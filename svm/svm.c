@@ -1,8 +1,8 @@
 /* AMD SVM backend: feature probe, per-CPU enabling, the VMCB of a vCPU, and the exit loop.
  * The exit table is in svm_exit.c, nested paging in npt.c, the entry stub in svm_entry.S. */
 #include "svm/svm.h"
-#include "kernel/exit.h"
-#include "kernel/vm.h"
+#include "kernel/virt/exit.h"
+#include "kernel/virt/vm.h"
 #include "kernel/log.h"
 #include "kernel/percpu.h"
 #include "kernel/spinlock.h"
@@ -93,7 +93,7 @@ static void msr_pass(uint8_t *pm, uint32_t msr)
 }
 
 /* Shared by every vCPU: every port exits; every MSR exits except those VMLOAD/VMSAVE switch,
- * which the guest may use freely. EFER, PAT and the TSC go through kernel/guest_msr.c. */
+ * which the guest may use freely. EFER, PAT and the TSC go through kernel/virt/guest_msr.c. */
 static int alloc_bitmaps(void)
 {
     spin_lock(&bitmap_lock);

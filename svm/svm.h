@@ -13,8 +13,8 @@
 
 #include <stdint.h>
 #include <stdbool.h>
-#include "kernel/vcpu.h"
-#include "kernel/vendor.h"
+#include "kernel/virt/vcpu.h"
+#include "kernel/virt/vendor.h"
 
 /* Exception vectors kernel/x86.h does not name. */
 #ifndef X86_OF

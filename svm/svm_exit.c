@@ -1,9 +1,9 @@
 /* The SVM exit table: one handler per exit code, most of them neutral handlers from
- * kernel/exit.h, the rest small adapters that decode EXITINFO1/2 first. Plus exit names, the
+ * kernel/virt/exit.h, the rest small adapters that decode EXITINFO1/2 first. Plus exit names, the
  * counter index, and the VMEXIT_INVALID diagnosis. */
 #include "svm/svm.h"
-#include "kernel/exit.h"
-#include "kernel/vm.h"
+#include "kernel/virt/exit.h"
+#include "kernel/virt/vm.h"
 #include "kernel/log.h"
 #include "kernel/x86.h"
 #include "kernel/lib/fmt.h"

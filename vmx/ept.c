@@ -1,7 +1,7 @@
 /* EPT: the entry format mm/pt.c builds a VM's guest-physical tables with, the EPT pointer, and
  * invalidation on every CPU that runs the VM. */
 #include "vmx/vmx.h"
-#include "kernel/vm.h"
+#include "kernel/virt/vm.h"
 #include "kernel/percpu.h"
 #include "kernel/smp.h"
 

@@ -2,8 +2,8 @@
  * CPU that runs it), guest control registers and register access. The exit loop is in
  * vmx_exit.c, the EPT entry format in ept.c, the world switch in vmx_entry.S. */
 #include "vmx/vmx.h"
-#include "kernel/vendor.h"
-#include "kernel/vm.h"
+#include "kernel/virt/vendor.h"
+#include "kernel/virt/vm.h"
 #include "kernel/log.h"
 #include "kernel/percpu.h"
 #include "kernel/smp.h"

@@ -1,13 +1,13 @@
 /* Intel VMX backend: private state and the VMX instruction wrappers shared by the files in
  * vmx/. Nothing outside vmx/ includes this file; common code sees only `vmx_vendor`
- * (kernel/vendor.h). */
+ * (kernel/virt/vendor.h). */
 #ifndef VMX_VMX_H
 #define VMX_VMX_H
 
 #include <stdint.h>
 #include <stdbool.h>
-#include "kernel/vcpu.h"
-#include "kernel/vendor.h"
+#include "kernel/virt/vcpu.h"
+#include "kernel/virt/vendor.h"
 #include "vmx/vmcs.h"
 
 struct vm;

@@ -1,9 +1,9 @@
-/* The VMX exit loop (kernel/exit.h has the contract), event injection, and the exit table:
- * one handler per basic exit reason, either a neutral handler from kernel/exit.h or a small
+/* The VMX exit loop (kernel/virt/exit.h has the contract), event injection, and the exit table:
+ * one handler per basic exit reason, either a neutral handler from kernel/virt/exit.h or a small
  * adapter here that decodes the exit qualification first. */
 #include "vmx/vmx.h"
-#include "kernel/exit.h"
-#include "kernel/vm.h"
+#include "kernel/virt/exit.h"
+#include "kernel/virt/vm.h"
 #include "kernel/log.h"
 #include "kernel/percpu.h"
 #include "kernel/x86.h"

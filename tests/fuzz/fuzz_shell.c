@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernel/line_edit.h"
-#include "kernel/shell_parse.h"
+#include "kernel/shell/line_edit.h"
+#include "kernel/shell/shell_parse.h"
 
 #define ASSERT(c) do { if (!(c)) { fprintf(stderr, "invariant failed: %s\n", #c); abort(); } } while (0)
 

@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "kernel/guest_image.h"
+#include "kernel/loader/guest_image.h"
 
 #define RAM (16ull << 20)
 #define IMG_LEN 0x2400

@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "kernel/line_edit.h"
+#include "kernel/shell/line_edit.h"
 
 static char echo[8192];
 static size_t echo_len;

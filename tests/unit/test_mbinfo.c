@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "kernel/mbinfo.h"
+#include "kernel/loader/mbinfo.h"
 
 #define MiB (1ull << 20)
 

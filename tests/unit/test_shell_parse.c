@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "kernel/shell_parse.h"
+#include "kernel/shell/shell_parse.h"
 
 static int ran;
 static void fn(int argc, char **argv) { (void)argc; (void)argv; ran++; }

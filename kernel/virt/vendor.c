@@ -1,4 +1,4 @@
-#include "kernel/vendor.h"
+#include "kernel/virt/vendor.h"
 #include "kernel/lib/fmt.h"
 
 const struct vcpu_vendor *vendor;

@@ -1,11 +1,11 @@
 /* The vendor-neutral exit handlers that are not about one device or register file, and the
  * blocking/request side of the exit loop. */
-#include "kernel/exit.h"
-#include "kernel/vendor.h"
-#include "kernel/vm.h"
+#include "kernel/virt/exit.h"
+#include "kernel/virt/vendor.h"
+#include "kernel/virt/vm.h"
 #include "kernel/log.h"
 #include "kernel/percpu.h"
-#include "kernel/shell.h"
+#include "kernel/shell/shell.h"
 #include "kernel/smp.h"
 #include "kernel/x86.h"
 

@@ -5,16 +5,16 @@
  * input hook), so the two never garble each other.
  *
  * `console <vm>` hands the serial line to a VM's vUART both ways until Ctrl-] (0x1d). */
-#include "kernel/shell.h"
-#include "kernel/shell_cmds.h"
-#include "kernel/shell_parse.h"
-#include "kernel/line_edit.h"
+#include "kernel/shell/shell.h"
+#include "kernel/shell/shell_cmds.h"
+#include "kernel/shell/shell_parse.h"
+#include "kernel/shell/line_edit.h"
 #include "kernel/log.h"
 #include "kernel/percpu.h"
 #include "kernel/smp.h"
-#include "kernel/vendor.h"
+#include "kernel/virt/vendor.h"
 #include "kernel/version.h"
-#include "kernel/vm.h"
+#include "kernel/virt/vm.h"
 #include "kernel/lib/fmt.h"
 #include "kernel/lib/string.h"
 #include "drivers/uart.h"

@@ -1,8 +1,8 @@
 /* What CPUID tells a guest: the host's answer, minus everything Keel does not virtualize, plus
  * the hypervisor bit and Keel's leaves. Feature words are whitelists, so a new host feature is
  * hidden until someone decides it is safe. */
-#include "kernel/exit.h"
-#include "kernel/vm.h"
+#include "kernel/virt/exit.h"
+#include "kernel/virt/vm.h"
 #include "kernel/x86.h"
 
 #define HV_LEAF_BASE        0x40000000u

@@ -1,7 +1,7 @@
 /* The MSRs a guest may touch. Everything not listed raises #GP, as on a CPU without it. */
-#include "kernel/exit.h"
-#include "kernel/vendor.h"
-#include "kernel/vm.h"
+#include "kernel/virt/exit.h"
+#include "kernel/virt/vendor.h"
+#include "kernel/virt/vm.h"
 #include "kernel/log.h"
 #include "kernel/x86.h"
 

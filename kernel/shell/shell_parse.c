@@ -1,4 +1,4 @@
-#include "kernel/shell_parse.h"
+#include "kernel/shell/shell_parse.h"
 #include "kernel/lib/fmt.h"
 #include "kernel/lib/parse.h"
 #include "kernel/lib/string.h"

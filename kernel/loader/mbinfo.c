@@ -1,4 +1,4 @@
-#include "kernel/mbinfo.h"
+#include "kernel/loader/mbinfo.h"
 
 #include <stdbool.h>
 

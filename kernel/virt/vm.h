@@ -7,8 +7,8 @@
 #include "kernel/bootinfo.h"
 #include "kernel/cmdline.h"
 #include "kernel/spinlock.h"
-#include "kernel/vcpu.h"
-#include "kernel/vuart.h"
+#include "kernel/virt/vcpu.h"
+#include "kernel/dev/vuart.h"
 #include "mm/gpa.h"
 
 #define VM_MAX          16
@@ -67,7 +67,7 @@ const char *vm_state_name(const struct vm *vm);     /* running, paused, ended, f
 /* A vCPU halted with interrupts off: the VM ends (status 0) when all its vCPUs have. */
 void vm_vcpu_done(struct vcpu *v);
 
-/* Operator control from the shell (kernel/vm_ctl.c). Each returns 0, or -1 with a one-line
+/* Operator control from the shell (kernel/virt/vm_ctl.c). Each returns 0, or -1 with a one-line
  * reason in err. vm_reset returns 1 when it had to leave the reload to vm_ctl_poll() (a vCPU
  * still on its way out of the guest, e.g. one on CPU 0 under the shell); it prints
  * `vm <name> started: ...` again once the VM runs from the start. */

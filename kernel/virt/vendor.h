@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 #include <stdbool.h>
-#include "kernel/vcpu.h"
+#include "kernel/virt/vcpu.h"
 #include "mm/pt.h"
 
 struct vm;

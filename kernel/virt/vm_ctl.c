@@ -11,12 +11,12 @@
  * from the new entry state (on CPU 0, as at boot), and the vCPUs handed back to their CPUs as
  * at boot. A vCPU on CPU 0 can only leave the guest after the shell returns, so then the
  * reset finishes later from vm_ctl_poll(). */
-#include "kernel/vm.h"
-#include "kernel/guest_load.h"
+#include "kernel/virt/vm.h"
+#include "kernel/loader/guest_load.h"
 #include "kernel/log.h"
 #include "kernel/percpu.h"
 #include "kernel/smp.h"
-#include "kernel/vendor.h"
+#include "kernel/virt/vendor.h"
 #include "kernel/lib/fmt.h"
 #include "kernel/lib/string.h"
 #include "drivers/timer.h"

@@ -1,11 +1,11 @@
-/* Internal to the shell: helpers shared by kernel/shell.c and the command files, and the
- * command handlers the table in kernel/shell.c lists. */
+/* Internal to the shell: helpers shared by kernel/shell/shell.c and the command files, and the
+ * command handlers the table in kernel/shell/shell.c lists. */
 #ifndef KERNEL_SHELL_CMDS_H
 #define KERNEL_SHELL_CMDS_H
 
 #include <stdbool.h>
 #include <stdint.h>
-#include "kernel/vcpu.h"
+#include "kernel/virt/vcpu.h"
 
 struct vm;
 
@@ -16,10 +16,10 @@ struct vm *sh_arg_vm(const char *word);
 struct vcpu *sh_arg_vcpu(struct vm *vm, const char *word);
 bool sh_arg_num(const char *word, const char *what, uint64_t max, uint64_t *out);
 const char *sh_vcpu_state(enum vcpu_state s);
-/* Hands the console to vm until Ctrl-] (kernel/shell.c). */
+/* Hands the console to vm until Ctrl-] (kernel/shell/shell.c). */
 void sh_console_enter(struct vm *vm);
 
-/* kernel/shell_cmds_host.c */
+/* kernel/shell/shell_cmds_host.c */
 void cmd_cpus(int argc, char **argv);
 void cmd_mem(int argc, char **argv);
 void cmd_dump_host_mem(int argc, char **argv);
@@ -30,7 +30,7 @@ void cmd_loglevel(int argc, char **argv);
 void cmd_reboot(int argc, char **argv);
 void cmd_poweroff(int argc, char **argv);
 
-/* kernel/shell_cmds_vm.c */
+/* kernel/shell/shell_cmds_vm.c */
 void cmd_vms(int argc, char **argv);
 void cmd_vcpus(int argc, char **argv);
 void cmd_regs(int argc, char **argv);

@@ -1,7 +1,7 @@
 /* Port I/O a guest sees: the vUART at 0x3f8 and the debug-exit port at 0xf4. Other ports read
  * as all-ones (nothing there) and ignore writes. */
-#include "kernel/exit.h"
-#include "kernel/vm.h"
+#include "kernel/virt/exit.h"
+#include "kernel/virt/vm.h"
 
 #define DEBUG_EXIT_PORT 0xF4
 

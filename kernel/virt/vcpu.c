@@ -1,4 +1,4 @@
-#include "kernel/vcpu.h"
+#include "kernel/virt/vcpu.h"
 #include "kernel/percpu.h"
 #include "kernel/smp.h"
 #include "kernel/x86.h"

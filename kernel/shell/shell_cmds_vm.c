@@ -1,13 +1,13 @@
 /* Shell commands about VMs and vCPUs. A vCPU's registers live in its VMCS/VMCB, readable only
  * on the CPU that runs it: `regs` reads them there with smp_call(), which runs in that CPU's
  * exit path (cpu_do_work) while the vCPU is out of the guest. */
-#include "kernel/shell_cmds.h"
-#include "kernel/shell_parse.h"
+#include "kernel/shell/shell_cmds.h"
+#include "kernel/shell/shell_parse.h"
 #include "kernel/log.h"
 #include "kernel/percpu.h"
 #include "kernel/smp.h"
-#include "kernel/vendor.h"
-#include "kernel/vm.h"
+#include "kernel/virt/vendor.h"
+#include "kernel/virt/vm.h"
 #include "kernel/lib/fmt.h"
 #include "kernel/lib/string.h"
 #include "mm/gpa.h"

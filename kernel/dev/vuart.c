@@ -1,5 +1,5 @@
-#include "kernel/vuart.h"
-#include "kernel/vm.h"
+#include "kernel/dev/vuart.h"
+#include "kernel/virt/vm.h"
 #include "kernel/log.h"
 #include "kernel/lib/string.h"
 #include "drivers/uart.h"

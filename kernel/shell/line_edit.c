@@ -1,4 +1,4 @@
-#include "kernel/line_edit.h"
+#include "kernel/shell/line_edit.h"
 #include "kernel/lib/string.h"
 
 #define KEY_CTRL_C  0x03

@@ -1,4 +1,4 @@
-#include "kernel/guest_image.h"
+#include "kernel/loader/guest_image.h"
 #include "kernel/lib/le.h"
 
 #include <stdarg.h>

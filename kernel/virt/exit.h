@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 #include <stdbool.h>
-#include "kernel/vcpu.h"
+#include "kernel/virt/vcpu.h"
 
 enum exit_action {
     EXIT_NEXT,      /* done: advance RIP past the exiting instruction and re-enter */
@@ -26,7 +26,7 @@ int exit_rdmsr(struct vcpu *v);
 int exit_wrmsr(struct vcpu *v);
 int exit_hlt(struct vcpu *v);
 int exit_hypercall(struct vcpu *v);
-/* access: GPA_R, GPA_W or GPA_X (kernel/vendor.h) */
+/* access: GPA_R, GPA_W or GPA_X (kernel/virt/vendor.h) */
 int exit_gpa_fault(struct vcpu *v, uint64_t gpa, unsigned access);
 int exit_exception(struct vcpu *v, unsigned vector, uint32_t error);
 int exit_triple_fault(struct vcpu *v);
