@@ -43,6 +43,8 @@ static int fault(struct em *e, uint8_t vector, bool has_error)
 static int64_t sext(uint64_t v, unsigned bytes)
 {
     unsigned sh = 64 - 8 * bytes;
+    if (!bytes)
+        return 0;
     return bytes >= 8 ? (int64_t)v : (int64_t)(v << sh) >> sh;
 }
 
