@@ -3,6 +3,7 @@
 #include "kernel/x86.h"
 #include "kernel/log.h"
 #include "kernel/trap.h"
+#include "kernel/percpu.h"
 
 #define MSR_X2APIC_BASE 0x800
 
@@ -84,9 +85,13 @@ void lapic_send_sipi(uint32_t apic_id, uint8_t page)
     lapic_send_ipi(apic_id, APIC_ICR_STARTUP | page);
 }
 
-/* Counts the timer down for 1 ms of TSC time once, then runs it periodically. */
-void lapic_timer_start(uint32_t hz)
+/* The host timer runs one-shot towards the nearer of two deadlines: this CPU's periodic tick
+ * (which bounds lost kicks and drives the shell) and the guest timer of the vCPU it runs
+ * (kernel/virt/intr.c). Both live on the TSC time line in struct percpu. */
+static void timer_setup_cpu(struct percpu *pc)
 {
+    if (pc->timer_on)
+        return;
     apic_write(APIC_TIMER_DCR, APIC_DCR_DIV16);
     if (!timer_ticks_per_ms) {
         apic_write(APIC_LVT_TIMER, APIC_LVT_MASKED);
@@ -96,6 +101,54 @@ void lapic_timer_start(uint32_t hz)
         if (!timer_ticks_per_ms)
             timer_ticks_per_ms = 1000;
     }
-    apic_write(APIC_LVT_TIMER, APIC_TIMER_PERIODIC | VEC_TIMER);
-    apic_write(APIC_TIMER_ICR, timer_ticks_per_ms * 1000 / hz);
+    apic_write(APIC_LVT_TIMER, VEC_TIMER);     /* one-shot */
+    pc->next_tick = pc->guest_deadline = UINT64_MAX;
+    pc->timer_on = true;
+}
+
+static void timer_program(struct percpu *pc)
+{
+    uint64_t d = pc->next_tick < pc->guest_deadline ? pc->next_tick : pc->guest_deadline;
+    if (d == UINT64_MAX) {
+        apic_write(APIC_TIMER_ICR, 0);
+        return;
+    }
+    uint64_t now = rdtsc(), tsc_ms = tsc_hz / 1000 ? tsc_hz / 1000 : 1;
+    uint64_t delta = d > now ? d - now : 0;
+    uint64_t count = delta / tsc_ms * timer_ticks_per_ms + delta % tsc_ms * timer_ticks_per_ms / tsc_ms;
+    apic_write(APIC_TIMER_ICR, count == 0 ? 1 : count > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)count);
+}
+
+void lapic_timer_start(uint32_t hz)
+{
+    struct percpu *pc = this_cpu();
+    uint64_t f = irq_save();
+    timer_setup_cpu(pc);
+    pc->tick_period = tsc_hz / hz;
+    pc->next_tick = rdtsc() + pc->tick_period;
+    timer_program(pc);
+    irq_restore(f);
+}
+
+void lapic_timer_interrupt(void)
+{
+    struct percpu *pc = this_cpu();
+    uint64_t now = rdtsc();
+    if (now >= pc->next_tick) {
+        pc->ticks++;
+        pc->next_tick += pc->tick_period;
+        if (pc->next_tick <= now)
+            pc->next_tick = pc->tick_period ? now + pc->tick_period : UINT64_MAX;
+    }
+    timer_program(pc);
+}
+
+void host_timer_set_guest_deadline(uint64_t tsc)
+{
+    struct percpu *pc = this_cpu();
+    uint64_t f = irq_save();
+    timer_setup_cpu(pc);
+    pc->guest_deadline = tsc;
+    timer_program(pc);
+    irq_restore(f);
 }

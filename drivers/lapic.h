@@ -6,9 +6,9 @@
 #include <stdbool.h>
 
 #define LAPIC_DEFAULT_BASE  0xFEE00000ul
-#define APIC_BASE_BSP       (1ul << 8)
-#define APIC_BASE_EXTD      (1ul << 10)
-#define APIC_BASE_EN        (1ul << 11)
+#define APIC_BASE_BSP       (1ull << 8)
+#define APIC_BASE_EXTD      (1ull << 10)
+#define APIC_BASE_EN        (1ull << 11)
 
 /* Register offsets (xAPIC MMIO); the x2APIC MSR is 0x800 + offset / 16. */
 #define APIC_ID         0x020
@@ -50,5 +50,7 @@ void lapic_send_ipi(uint32_t apic_id, uint32_t icr_lo);
 void lapic_send_init(uint32_t apic_id);
 void lapic_send_sipi(uint32_t apic_id, uint8_t page);
 void lapic_timer_start(uint32_t hz); /* periodic host tick */
+void lapic_timer_interrupt(void);    /* from the timer vector: tick, then re-arm */
+
 
 #endif

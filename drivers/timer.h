@@ -11,6 +11,9 @@ extern uint64_t tsc_hz;
 void tsc_calibrate(uint32_t pm_tmr_port);   /* port 0 = no PM timer */
 void udelay(uint64_t us);
 uint64_t tsc_to_us(uint64_t ticks);
+/* The TSC at which this CPU's guest timer is due (UINT64_MAX: none): the host timer (one-shot
+ * local APIC timer, drivers/lapic.c) fires then as well as at the CPU's own tick. */
+void host_timer_set_guest_deadline(uint64_t tsc);
 
 /* A TSC value us microseconds from now, and whether it has passed (wrap-safe). */
 static inline uint64_t tsc_deadline(uint64_t us)

@@ -38,6 +38,9 @@ struct percpu {
     void *call_arg;
     volatile bool call_done;
     volatile uint64_t ticks;        /* local timer ticks */
+    bool timer_on;                  /* the one-shot host timer is set up (drivers/lapic.c) */
+    uint64_t tick_period, next_tick;    /* TSC: the periodic tick, if any */
+    uint64_t guest_deadline;        /* TSC: the running vCPU's timer, UINT64_MAX if none */
     uint64_t gdt[8];
     struct tss64 tss;
 } __attribute__((aligned(4096)));

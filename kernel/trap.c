@@ -110,7 +110,7 @@ void trap_dispatch(struct trap_frame *f)
 {
     switch (f->vector) {
     case VEC_TIMER:
-        this_cpu()->ticks++;
+        lapic_timer_interrupt();
         lapic_eoi();
         return;
     case VEC_SPURIOUS:

@@ -47,7 +47,9 @@
 
 #define CPUID_1_ECX_VMX         (1u << 5)
 #define CPUID_1_ECX_X2APIC      (1u << 21)
+#define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
 #define CPUID_1_ECX_HYPERVISOR  (1u << 31)
+#define CPUID_1_EDX_APIC        (1u << 9)
 #define CPUID_8000_0001_ECX_SVM (1u << 2)
 #define CPUID_8000_0001_EDX_LM  (1u << 29)
 

@@ -2,6 +2,7 @@
  * The exit table is in svm_exit.c, nested paging in npt.c, the entry stub in svm_entry.S. */
 #include "svm/svm.h"
 #include "kernel/virt/exit.h"
+#include "kernel/virt/intr.h"
 #include "kernel/virt/vm.h"
 #include "kernel/log.h"
 #include "kernel/percpu.h"
@@ -283,31 +284,118 @@ static void svm_set_reg(struct vcpu *v, enum vreg r, uint64_t val)
     s->bad_state = svm_check_state(s->vmcb);     /* for a VMEXIT_INVALID message */
 }
 
-/* ---- events ---- */
+/* Real-mode segment attributes after INIT (compressed VMCB layout). */
+#define SVM_SEG_REAL_CODE   0x09B
+#define SVM_SEG_REAL_DATA   0x093
+#define CR0_INIT            (CR0_CD | CR0_NW | CR0_ET)
 
-/* External interrupts need RFLAGS.IF and no interrupt shadow; otherwise a virtual interrupt
- * (V_IRQ) with the VINTR intercept makes the guest exit as soon as it could take one. */
-static bool can_take_interrupt(const struct vmcb *vmcb)
+/* INIT (APM vol. 2 table 14-1), then the SIPI: real mode at vector:0000. */
+static void svm_reset(struct vcpu *v, uint8_t vector)
 {
-    return (vmcb->save.rflags & RFLAGS_IF) && !(vmcb->control.int_state & SVM_INTERRUPT_SHADOW);
+    struct svm_vcpu *s = v->vendor;
+    struct vmcb *vmcb = s->vmcb;
+    struct vmcb_save *g = &vmcb->save;
+    seg(&g->cs, (uint16_t)(vector << 8), SVM_SEG_REAL_CODE, 0xFFFF);
+    g->cs.base = (uint64_t)vector << 12;
+    seg(&g->ds, 0, SVM_SEG_REAL_DATA, 0xFFFF);
+    seg(&g->es, 0, SVM_SEG_REAL_DATA, 0xFFFF);
+    seg(&g->fs, 0, SVM_SEG_REAL_DATA, 0xFFFF);
+    seg(&g->gs, 0, SVM_SEG_REAL_DATA, 0xFFFF);
+    seg(&g->ss, 0, SVM_SEG_REAL_DATA, 0xFFFF);
+    seg(&g->tr, 0, SVM_SEG_TYPE_TSS32_BUSY, 0xFFFF);
+    seg(&g->ldtr, 0, SVM_SEG_TYPE_LDT, 0xFFFF);
+    seg(&g->gdtr, 0, 0, 0xFFFF);
+    seg(&g->idtr, 0, 0, 0xFFFF);
+    g->cpl = 0;
+    g->efer = EFER_SVME;
+    g->cr0 = CR0_INIT;
+    g->cr2 = g->cr3 = g->cr4 = 0;
+    g->dr6 = DR6_INIT;
+    g->dr7 = DR7_INIT;
+    g->rflags = RFLAGS_FIXED;
+    g->rip = g->rsp = g->rax = 0;
+    struct vmcb_control *c = &vmcb->control;
+    c->event_inj = 0;
+    c->int_state = 0;
+    c->int_ctl &= ~(V_IRQ | V_IGN_TPR | V_TPR_MASK);
+    c->intercept_misc1 &= ~(SVM_INTERCEPT_VINTR | SVM_INTERCEPT_IRET);
+    c->tlb_control = svm_caps.tlb_flush;
+    s->nmi_masked = false;
+    s->iret_rip = 0;
+    s->vtpr = 0;
+    struct cpuid_regs id;
+    cpuid_count(1, 0, &id);
+    for (unsigned i = 0; i < GPR_COUNT; i++)
+        v->gpr[i] = 0;
+    v->gpr[GPR_RDX] = id.eax;           /* the processor signature */
+    s->bad_state = svm_check_state(vmcb);
 }
 
+static void svm_get_state(struct vcpu *v, struct vcpu_snapshot *st)
+{
+    const struct vmcb_save *g = &svm_vmcb(v)->save;
+    st->rip = g->rip;
+    st->rsp = g->rsp;
+    st->rflags = g->rflags;
+    st->cr0 = g->cr0;
+    st->cr3 = g->cr3;
+    st->cr4 = g->cr4;
+    st->efer = g->efer & ~EFER_SVME;
+    const struct vmcb_seg *segs[6] = { &g->es, &g->cs, &g->ss, &g->ds, &g->fs, &g->gs };
+    for (int i = 0; i < 6; i++)
+        st->seg_base[i] = segs[i]->base;
+    st->cs_attr = (g->cs.attrib & 0xFF) | ((uint32_t)(g->cs.attrib & 0xF00) << 4);
+    st->cpl = g->cpl;
+}
+
+/* ---- events ---- */
+
+/* The oldest queued exception into EVENTINJ, unless an interrupted delivery is already there. */
 static __attribute__((noinline)) void svm_inject_event(struct vcpu *v, struct vmcb *vmcb)
 {
     struct vcpu_event e;
     if ((vmcb->control.event_inj & SVM_EVTINJ_VALID) || !vcpu_peek_event(v, &e))
-        return;     /* an interrupted delivery goes first */
-    if (e.type == EVENT_EXTINT && !can_take_interrupt(vmcb)) {
-        vmcb->control.int_ctl |= V_IRQ | V_IGN_TPR;
-        vmcb->control.intercept_misc1 |= SVM_INTERCEPT_VINTR;
         return;
-    }
     uint64_t ev = e.vector | ((uint64_t)e.type << SVM_EVTINJ_TYPE_SHIFT) | SVM_EVTINJ_VALID;
     if (e.has_error)
         ev |= SVM_EVTINJ_VALID_ERR | ((uint64_t)e.error << SVM_EVTINJ_ERR_SHIFT);
     vmcb->control.event_inj = ev;
     vcpu_pop_event(v);
     ((struct svm_vcpu *)v->vendor)->bad_state = svm_check_state(vmcb);
+}
+
+/* Interrupts and NMIs: kernel/virt/intr.c decides from what the guest can take now; this only
+ * injects its choice and opens windows: a virtual interrupt (V_IRQ, ignoring V_TPR) with the
+ * VINTR intercept exits as soon as the guest could take an interrupt; for NMIs, the IRET
+ * intercept says when the guest's NMI handler returns. */
+static __attribute__((noinline)) void svm_deliver_intr(struct vcpu *v, struct svm_vcpu *s,
+                                                       struct vmcb *vmcb)
+{
+    struct vmcb_control *c = &vmcb->control;
+    bool busy = c->event_inj & SVM_EVTINJ_VALID;
+    bool shadow = c->int_state & SVM_INTERRUPT_SHADOW;
+    if (s->iret_rip && vmcb->save.rip != s->iret_rip)
+        s->iret_rip = 0;                /* the IRET has completed */
+    bool irq_ok = !busy && !shadow && (vmcb->save.rflags & RFLAGS_IF);
+    bool nmi_ok = !busy && !shadow && !s->nmi_masked && !s->iret_rip;
+    uint8_t vector;
+    unsigned r = intr_next(v, irq_ok, nmi_ok, &vector);
+    if (r & INTR_INJECT_NMI) {
+        c->event_inj = X86_NMI | SVM_EVTINJ_TYPE_NMI | SVM_EVTINJ_VALID;
+        s->nmi_masked = true;
+        c->intercept_misc1 |= SVM_INTERCEPT_IRET;
+    } else if (r & INTR_INJECT_IRQ) {
+        c->event_inj = vector | SVM_EVTINJ_TYPE_INTR | SVM_EVTINJ_VALID;
+    }
+    if (r & INTR_WINDOW_IRQ) {
+        c->int_ctl |= V_IRQ | V_IGN_TPR;
+        c->intercept_misc1 |= SVM_INTERCEPT_VINTR;
+    } else if (c->intercept_misc1 & SVM_INTERCEPT_VINTR) {
+        c->int_ctl &= ~(V_IRQ | V_IGN_TPR);
+        c->intercept_misc1 &= ~SVM_INTERCEPT_VINTR;
+    }
+    s->vtpr = (uint8_t)vlapic_cr8(&v->lapic);
+    c->int_ctl = (c->int_ctl & ~V_TPR_MASK) | s->vtpr;
 }
 
 /* The exit interrupted the delivery of an event (e.g. an NPF on the IDT or stack): deliver it
@@ -325,6 +413,15 @@ static __attribute__((noinline)) void svm_redeliver(struct vmcb *vmcb)
 }
 
 /* ---- the loop ---- */
+
+/* The guest wrote CR8 (V_TPR): the vLAPIC's TPR follows, which may unmask an interrupt. */
+static __attribute__((noinline)) void svm_tpr_changed(struct vcpu *v, struct svm_vcpu *s,
+                                                      struct vmcb *vmcb)
+{
+    s->vtpr = (uint8_t)(vmcb->control.int_ctl & V_TPR_MASK);
+    vlapic_set_cr8(&v->lapic, s->vtpr);
+    v->intr_check = true;
+}
 
 /* Requests, blocking, and TLB flushes asked for by svm_npt_flush(). */
 static __attribute__((noinline)) int svm_requests(struct vcpu *v, struct svm_vcpu *s)
@@ -353,6 +450,24 @@ static __attribute__((noinline, cold)) int svm_no_length(struct vcpu *v, struct 
     return EXIT_STOP;
 }
 
+/* Without NRIPS the table's length holds for the plain encoding; the instruction at RIP is
+ * checked against it, and anything else (prefixes: `ds cpuid`, `rep vmmcall`) is decoded. */
+static inline bool svm_len_known(struct vcpu *v, struct vmcb *vmcb, uint64_t code, unsigned *len)
+{
+    uint8_t b[2];
+    const uint8_t *want = svm_insn_start[code];
+    int n = vcpu_peek_code(v, b, 2);
+    /* RDMSR (0f 32) and WRMSR (0f 30) share an exit code: bit 1 of the second byte differs. */
+    uint8_t mask = code == SVM_EXIT_MSR ? 0xFD : 0xFF;
+    if (likely(n == 2 && b[0] == want[0] && (*len == 1 || (b[1] & mask) == (want[1] & mask))))
+        return true;
+    int l = vcpu_insn_length(v);
+    if (l < 0)
+        return false;
+    *len = (unsigned)l;
+    return true;
+}
+
 /* EXIT_NEXT: RIP goes past the exiting instruction, to nRIP when the CPU saves it, else by the
  * instruction's length. svm_insn_len lists the exits EXIT_NEXT is valid for (instruction
  * intercepts) in both cases, since nRIP means nothing after other exits; a handler completing
@@ -363,8 +478,20 @@ static inline int svm_skip(struct vcpu *v, struct vmcb *vmcb, uint64_t code)
     unsigned len = svm_insn_len[code];
     if (unlikely(!len))
         return svm_no_length(v, vmcb, code);
-    vmcb->save.rip = likely(svm_caps.nrips) ? vmcb->control.next_rip : vmcb->save.rip + len;
+    if (likely(svm_caps.nrips))
+        vmcb->save.rip = vmcb->control.next_rip;
+    else if (!svm_len_known(v, vmcb, code, &len))
+        return EXIT_RETRY;                  /* the fetch faulted: the guest gets the #PF */
+    else
+        vmcb->save.rip += len;
     vmcb->control.int_state = 0;        /* completing an instruction ends an STI/MOV SS shadow */
+    return EXIT_RETRY;
+}
+
+/* Common code completed the instruction and moved RIP: that ends an interrupt shadow too. */
+static inline int svm_emulated(struct vmcb *vmcb)
+{
+    vmcb->control.int_state = 0;
     return EXIT_RETRY;
 }
 
@@ -384,12 +511,16 @@ static void svm_vcpu_run(struct vcpu *v)
             return;
         if (unlikely(vcpu_has_event(v)))
             svm_inject_event(v, vmcb);
+        if (unlikely(v->intr_check))
+            svm_deliver_intr(v, s, vmcb);
 
         svm_enter(v, vmcb_pa, host_pa);
 
         /* VMRUN cleared EVENTINJ.V itself; an undelivered event is in EXITINTINFO. */
         uint64_t code = vmcb->control.exit_code;
         vmcb->control.tlb_control = TLB_CONTROL_DO_NOTHING;
+        if (unlikely((uint8_t)(vmcb->control.int_ctl & V_TPR_MASK) != s->vtpr))
+            svm_tpr_changed(v, s, vmcb);
         svm_exit_fn fn;
         v->exits_total++;
         if (likely(code < 0x100)) {     /* all but NPF and VMEXIT_INVALID: own counter index */
@@ -406,6 +537,8 @@ static void svm_vcpu_run(struct vcpu *v)
         int a = fn(v);
         if (likely(a == EXIT_NEXT))
             a = svm_skip(v, vmcb, code);
+        else if (a == EXIT_EMULATED)
+            a = svm_emulated(vmcb);
         if (unlikely(a == EXIT_BLOCK)) {
             a = exit_wait(v);
             if (a == EXIT_NEXT)
@@ -425,6 +558,8 @@ const struct vcpu_vendor svm_vendor = {
     .get_reg = svm_get_reg,
     .set_reg = svm_set_reg,
     .vcpu_free = svm_vcpu_free,
+    .get_state = svm_get_state,
+    .reset = svm_reset,
     .gpt_format = &svm_npt_format,
     .gpt_leaf = svm_npt_leaf,
     .gpt_rights = svm_npt_rights,

@@ -52,6 +52,7 @@
 #define SVM_INTERCEPT_CPUID         (1u << 18)
 #define SVM_INTERCEPT_INVD          (1u << 22)
 #define SVM_INTERCEPT_PAUSE         (1u << 23)
+#define SVM_INTERCEPT_IRET          (1u << 20)
 #define SVM_INTERCEPT_HLT           (1u << 24)
 #define SVM_INTERCEPT_INVLPG        (1u << 25)
 #define SVM_INTERCEPT_INVLPGA       (1u << 26)
@@ -331,6 +332,9 @@ struct svm_vcpu {
     uint32_t asid;
     volatile bool flush_pending;    /* gpt_flush: flush the ASID at the next VMRUN */
     const char *bad_state;          /* a failed VMRUN consistency check, found before entry */
+    bool nmi_masked;                /* an injected NMI's handler has not returned (IRET) yet */
+    uint64_t iret_rip;              /* NMIs unblock once the guest has left the IRET here */
+    uint8_t vtpr;                   /* V_TPR as last written: a change is a guest MOV CR8 */
 };
 
 static inline struct vmcb *svm_vmcb(const struct vcpu *v)
@@ -350,6 +354,7 @@ typedef int (*svm_exit_fn)(struct vcpu *v);
 #define SVM_EXIT_TABLE_SIZE         (SVM_EXIT_VMGEXIT + 1)
 extern const svm_exit_fn svm_exit_table[SVM_EXIT_TABLE_SIZE];
 extern const uint8_t svm_insn_len[SVM_EXIT_TABLE_SIZE];
+extern const uint8_t svm_insn_start[SVM_EXIT_TABLE_SIZE][2];
 int svm_exit_other(struct vcpu *v);             /* codes beyond the table (VMEXIT_INVALID) */
 
 /* svm_entry.S: loads the guest GPRs from v->gpr (RAX through the VMCB), runs the guest with

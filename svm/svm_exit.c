@@ -77,6 +77,19 @@ static int svm_exit_vintr(struct vcpu *v)
     struct vmcb *vmcb = svm_vmcb(v);
     vmcb->control.int_ctl &= ~(V_IRQ | V_IGN_TPR);
     vmcb->control.intercept_misc1 &= ~SVM_INTERCEPT_VINTR;
+    v->intr_check = true;
+    return EXIT_RETRY;
+}
+
+/* The guest's NMI handler is about to return. NMIs stay blocked until that IRET has completed,
+ * i.e. until the guest is seen at another RIP (svm_deliver_intr). */
+static int svm_exit_iret(struct vcpu *v)
+{
+    struct svm_vcpu *s = v->vendor;
+    s->vmcb->control.intercept_misc1 &= ~SVM_INTERCEPT_IRET;
+    s->nmi_masked = false;
+    s->iret_rip = s->vmcb->save.rip;
+    v->intr_check = true;
     return EXIT_RETRY;
 }
 
@@ -155,6 +168,7 @@ const svm_exit_fn svm_exit_table[SVM_EXIT_TABLE_SIZE] = {
     [SVM_EXIT_NMI]                  = svm_exit_nmi,
     [SVM_EXIT_INIT]                 = exit_init_signal,
     [SVM_EXIT_VINTR]                = svm_exit_vintr,
+    [SVM_EXIT_IRET]                 = svm_exit_iret,
     [SVM_EXIT_CPUID]                = exit_cpuid,
     [SVM_EXIT_INVD]                 = svm_exit_invd,
     [SVM_EXIT_HLT]                  = exit_hlt,
@@ -186,6 +200,15 @@ const uint8_t svm_insn_len[SVM_EXIT_TABLE_SIZE] = {
     [SVM_EXIT_HLT]     = 1,     /* f4 */
     [SVM_EXIT_MSR]     = 2,     /* 0f 32 / 0f 30 */
     [SVM_EXIT_VMMCALL] = 3,     /* 0f 01 d9 */
+};
+
+/* Their first two opcode bytes (one for HLT), to check the instruction at RIP against. */
+const uint8_t svm_insn_start[SVM_EXIT_TABLE_SIZE][2] = {
+    [SVM_EXIT_CPUID]   = { 0x0F, 0xA2 },
+    [SVM_EXIT_INVD]    = { 0x0F, 0x08 },
+    [SVM_EXIT_HLT]     = { 0xF4 },
+    [SVM_EXIT_MSR]     = { 0x0F, 0x32 },     /* WRMSR is 0f 30: see svm_len_known */
+    [SVM_EXIT_VMMCALL] = { 0x0F, 0x01 },
 };
 
 /* ---- Names and counter indexes ---- */

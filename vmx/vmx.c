@@ -104,14 +104,14 @@ static bool vmx_probe(const char **why)
     bool tru = basic & VMX_BASIC_TRUE_CTLS;
 
     if (!adjust(tru ? MSR_IA32_VMX_TRUE_PINBASED_CTLS : MSR_IA32_VMX_PINBASED_CTLS,
-                PIN_EXT_INT_EXITING | PIN_NMI_EXITING | PIN_PREEMPTION_TIMER,
+                PIN_EXT_INT_EXITING | PIN_NMI_EXITING | PIN_PREEMPTION_TIMER | PIN_VIRTUAL_NMIS,
                 PIN_EXT_INT_EXITING | PIN_NMI_EXITING, &c->pin, "pin-based", why))
         return false;
     /* CR3 load/store and INVLPG exiting are wanted off (EPT); with the TRUE MSRs they can be. */
     if (!adjust(tru ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS : MSR_IA32_VMX_PROCBASED_CTLS,
                 CPU_HLT_EXITING | CPU_UNCOND_IO_EXITING | CPU_USE_MSR_BITMAPS |
                 CPU_CR8_LOAD_EXITING | CPU_CR8_STORE_EXITING | CPU_MWAIT_EXITING |
-                CPU_MONITOR_EXITING | CPU_ACTIVATE_SECONDARY,
+                CPU_MONITOR_EXITING | CPU_ACTIVATE_SECONDARY | CPU_NMI_WINDOW_EXITING,
                 CPU_HLT_EXITING | CPU_UNCOND_IO_EXITING | CPU_USE_MSR_BITMAPS |
                 CPU_CR8_LOAD_EXITING | CPU_CR8_STORE_EXITING | CPU_ACTIVATE_SECONDARY,
                 &c->cpu, "primary processor-based", why))
@@ -129,6 +129,10 @@ static bool vmx_probe(const char **why)
                 EXIT_SAVE_IA32_EFER | EXIT_LOAD_IA32_EFER, &c->exit, "VM-exit", why))
         return false;
     c->exit &= ~EXIT_ACK_INTR_ON_EXIT;      /* the host takes the interrupt itself */
+    if (!(c->pin & PIN_VIRTUAL_NMIS))       /* NMI-window exiting needs virtual NMIs */
+        c->cpu &= ~CPU_NMI_WINDOW_EXITING;
+    c->nmi_window = c->cpu & CPU_NMI_WINDOW_EXITING;
+    c->cpu &= ~CPU_NMI_WINDOW_EXITING & ~CPU_INTR_WINDOW_EXITING;  /* opened when needed */
     if (!adjust(tru ? MSR_IA32_VMX_TRUE_ENTRY_CTLS : MSR_IA32_VMX_ENTRY_CTLS,
                 ENTRY_LOAD_DEBUG_CONTROLS | ENTRY_LOAD_IA32_PAT | ENTRY_LOAD_IA32_EFER |
                 ENTRY_IA32E_MODE,
@@ -504,6 +508,74 @@ static void write_guest_state(struct vcpu *v)
     write_cr2(r[VREG_CR2]);
 }
 
+/* Real-mode segment rights after INIT: present, accessed, read/write data or execute/read code. */
+#define AR_REAL_CODE    0x009Bu
+#define AR_REAL_DATA    0x0093u
+#define AR_LDT          0x0082u
+#define CR0_INIT        (CR0_CD | CR0_NW | CR0_ET)
+
+/* INIT (SDM vol. 3 table 10-1), then the SIPI: real mode at vector:0000. The VMCS is current. */
+static void vmx_reset(struct vcpu *v, uint8_t vector)
+{
+    write_seg(SEG_CS, (uint16_t)(vector << 8), (uint64_t)vector << 12, 0xFFFF, AR_REAL_CODE);
+    write_seg(SEG_ES, 0, 0, 0xFFFF, AR_REAL_DATA);
+    write_seg(SEG_SS, 0, 0, 0xFFFF, AR_REAL_DATA);
+    write_seg(SEG_DS, 0, 0, 0xFFFF, AR_REAL_DATA);
+    write_seg(SEG_FS, 0, 0, 0xFFFF, AR_REAL_DATA);
+    write_seg(SEG_GS, 0, 0, 0xFFFF, AR_REAL_DATA);
+    write_seg(SEG_LDTR, 0, 0, 0xFFFF, AR_LDT);
+    write_seg(SEG_TR, 0, 0, 0xFFFF, AR_TSS_BUSY);
+    vmwrite(GUEST_GDTR_BASE, 0);
+    vmwrite(GUEST_GDTR_LIMIT, 0xFFFF);
+    vmwrite(GUEST_IDTR_BASE, 0);
+    vmwrite(GUEST_IDTR_LIMIT, 0xFFFF);
+    vmwrite(GUEST_DR7, GUEST_DR7_DEFAULT);
+    vmwrite(GUEST_IA32_DEBUGCTL, 0);
+    vmwrite(GUEST_SYSENTER_CS, 0);
+    vmwrite(GUEST_SYSENTER_ESP, 0);
+    vmwrite(GUEST_SYSENTER_EIP, 0);
+    vmwrite(GUEST_INTERRUPTIBILITY_INFO, 0);
+    vmwrite(GUEST_ACTIVITY_STATE, GUEST_ACTIVITY_ACTIVE);
+    vmwrite(GUEST_PENDING_DBG_EXCEPTIONS, 0);
+    vmwrite(VM_ENTRY_INTR_INFO, 0);
+    for (int i = 0; i < 4; i++)
+        vmwrite(GUEST_PDPTE0 + 2 * i, 0);
+    vmwrite(GUEST_RIP, 0);
+    vmwrite(GUEST_RSP, 0);
+    vmwrite(GUEST_RFLAGS, RFLAGS_FIXED);
+    vmx_set_efer(v, 0);
+    vmx_load_cr3(v, 0);
+    vmx_load_cr4(v, 0);
+    vmx_load_cr0(v, CR0_INIT);
+    write_cr2(0);
+    struct vmx_vcpu *vv = to_vmx(v);
+    vv->nmi_blocked = false;
+    vv->cpu_ctls &= ~(CPU_INTR_WINDOW_EXITING | CPU_NMI_WINDOW_EXITING);
+    vmwrite(CPU_BASED_VM_EXEC_CONTROL, vv->cpu_ctls);
+    struct cpuid_regs id;
+    cpuid_count(1, 0, &id);
+    for (unsigned i = 0; i < GPR_COUNT; i++)
+        v->gpr[i] = 0;
+    v->gpr[GPR_RDX] = id.eax;           /* the processor signature */
+    vmx_flush_guest_tlb(v);
+}
+
+static void vmx_get_state(struct vcpu *v, struct vcpu_snapshot *st)
+{
+    struct vmx_vcpu *vv = to_vmx(v);
+    st->rip = vmread(GUEST_RIP);
+    st->rsp = vmread(GUEST_RSP);
+    st->rflags = vmread(GUEST_RFLAGS);
+    st->cr0 = (vmread(GUEST_CR0) & ~vv->cr0_mask) | (vmread(CR0_READ_SHADOW) & vv->cr0_mask);
+    st->cr3 = vmread(GUEST_CR3);
+    st->cr4 = (vmread(GUEST_CR4) & ~vv->cr4_mask) | (vmread(CR4_READ_SHADOW) & vv->cr4_mask);
+    st->efer = vmread(GUEST_IA32_EFER);
+    for (int i = SEG_ES; i <= SEG_GS; i++)
+        st->seg_base[i] = vmread(GUEST_ES_BASE + 2 * i);
+    st->cs_attr = (uint32_t)vmread(GUEST_CS_AR_BYTES);
+    st->cpl = (vmread(GUEST_SS_AR_BYTES) >> VMX_AR_DPL_SHIFT) & 3;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Register access. The VMCS can be read only on the CPU where it is current: on v's own CPU
  * directly, from another CPU through a cross-CPU call, and while the VMCS is clear (before the
@@ -781,6 +853,8 @@ const struct vcpu_vendor vmx_vendor = {
     .get_reg = vmx_get_reg,
     .set_reg = vmx_set_reg,
     .vcpu_free = vmx_vcpu_free,
+    .get_state = vmx_get_state,
+    .reset = vmx_reset,
     .gpt_format = &vmx_ept_format,
     .gpt_leaf = vmx_gpt_leaf,
     .gpt_rights = vmx_gpt_rights,

@@ -20,6 +20,7 @@ struct vmx_caps {
     uint64_t ept_vpid;                      /* IA32_VMX_EPT_VPID_CAP */
     unsigned preempt_rate;                  /* timer counts TSC >> rate */
     int invept_type, invvpid_type;          /* 0 when not available */
+    bool nmi_window;                        /* virtual NMIs with NMI-window exiting */
 };
 extern struct vmx_caps vmx_caps;
 
@@ -47,7 +48,7 @@ struct vmx_vcpu {
     uint32_t cpu_ctls;              /* primary controls as last written (interrupt window) */
     uint32_t soft_dirty;            /* VREG bits set while clear: written at the next load */
     uint64_t cr0_mask, cr4_mask;    /* guest/host masks: bits Keel owns */
-    uint64_t cr8;                   /* the guest's TPR (MOV CR8 is intercepted) */
+    bool nmi_blocked;               /* an injected NMI's handler has not returned yet */
     struct vmx_soft_regs soft;
 };
 

@@ -3,6 +3,7 @@
  * adapter here that decodes the exit qualification first. */
 #include "vmx/vmx.h"
 #include "kernel/virt/exit.h"
+#include "kernel/virt/intr.h"
 #include "kernel/virt/vm.h"
 #include "kernel/log.h"
 #include "kernel/percpu.h"
@@ -25,49 +26,55 @@ static bool pushes_error_code(unsigned vector)
            vector == X86_CP || vector == 29 || vector == 30;
 }
 
-static void set_intr_window(struct vmx_vcpu *vv, bool on)
+static void set_ctl(struct vmx_vcpu *vv, uint32_t bit, bool on)
 {
-    uint32_t c = on ? vv->cpu_ctls | CPU_INTR_WINDOW_EXITING
-                    : vv->cpu_ctls & ~CPU_INTR_WINDOW_EXITING;
+    uint32_t c = on ? vv->cpu_ctls | bit : vv->cpu_ctls & ~bit;
     if (c != vv->cpu_ctls) {
         vv->cpu_ctls = c;
         vmwrite(CPU_BASED_VM_EXEC_CONTROL, c);
     }
 }
 
-/* The oldest queued event into VM_ENTRY_INTR_INFO. Exceptions always go; an NMI or an external
- * interrupt waits until the guest can take it (for interrupts, an interrupt-window exit says
- * when). */
+/* The oldest queued exception into VM_ENTRY_INTR_INFO, unless an event re-injected from
+ * IDT-vectoring information is already there (VM exits clear the field). */
 static void inject_event(struct vcpu *v)
 {
-    struct vmx_vcpu *vv = to_vmx(v);
     struct vcpu_event e;
-    /* An event re-injected from IDT-vectoring information goes first; VM exits clear it. */
     if ((vmread(VM_ENTRY_INTR_INFO) & INTR_INFO_VALID) || !vcpu_peek_event(v, &e))
         return;
-    uint32_t info = e.vector | INTR_INFO_VALID;
-    if (e.type == EVENT_EXCEPTION) {
-        info |= INTR_TYPE_HARD_EXCEPTION;
-        /* Real mode delivers no error code, and VM entry insists. */
-        if (e.has_error && pushes_error_code(e.vector) && (vmread(GUEST_CR0) & CR0_PE)) {
-            info |= INTR_INFO_DELIVER_CODE;
-            vmwrite(VM_ENTRY_EXCEPTION_ERROR_CODE, e.error);
-        }
-    } else if (e.type == EVENT_NMI) {
-        if (vmread(GUEST_INTERRUPTIBILITY_INFO) &
-            (GUEST_INTR_STATE_NMI | GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS))
-            return;                 /* retried at the next entry */
-        info = X86_NMI | INTR_TYPE_NMI | INTR_INFO_VALID;
-    } else {
-        uint32_t shadow = GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS;
-        if (!(vmread(GUEST_RFLAGS) & RFLAGS_IF) || (vmread(GUEST_INTERRUPTIBILITY_INFO) & shadow)) {
-            set_intr_window(vv, true);
-            return;
-        }
-        info |= INTR_TYPE_EXT_INTR;
+    uint32_t info = e.vector | INTR_INFO_VALID | INTR_TYPE_HARD_EXCEPTION;
+    /* Real mode delivers no error code, and VM entry insists. */
+    if (e.has_error && pushes_error_code(e.vector) && (vmread(GUEST_CR0) & CR0_PE)) {
+        info |= INTR_INFO_DELIVER_CODE;
+        vmwrite(VM_ENTRY_EXCEPTION_ERROR_CODE, e.error);
     }
     vmwrite(VM_ENTRY_INTR_INFO, info);
     vcpu_pop_event(v);
+}
+
+/* Interrupts and NMIs: kernel/virt/intr.c decides from what the guest can take now; this only
+ * injects its choice and opens the windows it asks for. */
+static void deliver_intr(struct vcpu *v)
+{
+    struct vmx_vcpu *vv = to_vmx(v);
+    uint32_t is = (uint32_t)vmread(GUEST_INTERRUPTIBILITY_INFO);
+    uint32_t shadow = is & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS);
+    bool busy = vmread(VM_ENTRY_INTR_INFO) & INTR_INFO_VALID;
+    if (!(is & GUEST_INTR_STATE_NMI))
+        vv->nmi_blocked = false;
+    bool irq_ok = !busy && !shadow && (vmread(GUEST_RFLAGS) & RFLAGS_IF);
+    bool nmi_ok = !busy && !shadow && !(is & GUEST_INTR_STATE_NMI);
+    uint8_t vector;
+    unsigned r = intr_next(v, irq_ok, nmi_ok, &vector);
+    if (r & INTR_INJECT_NMI) {
+        vmwrite(VM_ENTRY_INTR_INFO, X86_NMI | INTR_TYPE_NMI | INTR_INFO_VALID);
+        vv->nmi_blocked = true;
+    } else if (r & INTR_INJECT_IRQ) {
+        vmwrite(VM_ENTRY_INTR_INFO, vector | INTR_TYPE_EXT_INTR | INTR_INFO_VALID);
+    }
+    set_ctl(vv, CPU_INTR_WINDOW_EXITING, r & INTR_WINDOW_IRQ);
+    if (vmx_caps.nmi_window)
+        set_ctl(vv, CPU_NMI_WINDOW_EXITING, r & INTR_WINDOW_NMI);
 }
 
 /* An exit in the middle of delivering an event (IDT-vectoring information valid) loses that
@@ -133,7 +140,7 @@ static int vmx_exit_exception_nmi(struct vcpu *v)
     if ((info & INTR_INFO_TYPE_MASK) == INTR_TYPE_NMI) {
         __asm__ volatile("int $2" ::: "memory");
         uint32_t s = (uint32_t)vmread(GUEST_INTERRUPTIBILITY_INFO);
-        if (s & GUEST_INTR_STATE_NMI)
+        if ((s & GUEST_INTR_STATE_NMI) && !to_vmx(v)->nmi_blocked)
             vmwrite(GUEST_INTERRUPTIBILITY_INFO, s & ~GUEST_INTR_STATE_NMI);
         return vmx_exit_extint(v);
     }
@@ -149,18 +156,33 @@ static int vmx_exit_preemption_timer(struct vcpu *v)
     return vmx_exit_extint(v);
 }
 
+/* The guest can take an interrupt (or NMI) now: the loop injects it (intr_check is still set). */
 static int vmx_exit_interrupt_window(struct vcpu *v)
 {
-    set_intr_window(to_vmx(v), false);
-    return EXIT_RETRY;              /* the loop injects the interrupt now that it can */
+    set_ctl(to_vmx(v), CPU_INTR_WINDOW_EXITING, false);
+    v->intr_check = true;
+    return EXIT_RETRY;
+}
+
+static int vmx_exit_nmi_window(struct vcpu *v)
+{
+    set_ctl(to_vmx(v), CPU_NMI_WINDOW_EXITING, false);
+    v->intr_check = true;
+    return EXIT_RETRY;
+}
+
+/* A completed instruction ends an STI or MOV SS interrupt shadow. */
+static void end_shadow(void)
+{
+    uint32_t s = (uint32_t)vmread(GUEST_INTERRUPTIBILITY_INFO);
+    if (s & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS))
+        vmwrite(GUEST_INTERRUPTIBILITY_INFO, s & ~(GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS));
 }
 
 static int vmx_exit_hlt(struct vcpu *v)
 {
     /* "sti; hlt": the STI shadow must not outlive the HLT, or no interrupt can be injected. */
-    uint32_t s = (uint32_t)vmread(GUEST_INTERRUPTIBILITY_INFO);
-    if (s & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS))
-        vmwrite(GUEST_INTERRUPTIBILITY_INFO, s & ~(GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS));
+    end_shadow();
     return exit_hlt(v);
 }
 
@@ -287,7 +309,6 @@ static int mov_to_cr4(struct vcpu *v, uint64_t val)
 
 static int vmx_exit_cr_access(struct vcpu *v)
 {
-    struct vmx_vcpu *vv = to_vmx(v);
     uint64_t q = vmread(EXIT_QUALIFICATION);
     unsigned cr = CR_QUAL_NUM(q), gpr = CR_QUAL_GPR(q);
     switch (CR_QUAL_TYPE(q)) {
@@ -300,7 +321,8 @@ static int vmx_exit_cr_access(struct vcpu *v)
         case 8:
             if (val & ~0xFul)
                 return inject_gp(v);
-            vv->cr8 = val;
+            vlapic_set_cr8(&v->lapic, val);
+            v->intr_check = true;
             return EXIT_NEXT;
         }
         break;
@@ -310,7 +332,7 @@ static int vmx_exit_cr_access(struct vcpu *v)
         if (cr == 3)
             val = vmread(GUEST_CR3);
         else if (cr == 8)
-            val = vv->cr8;
+            val = vlapic_cr8(&v->lapic);
         else
             break;
         if (gpr == GPR_RSP)
@@ -345,6 +367,7 @@ static const vmx_exit_fn vmx_exit_table[VMX_EXIT_REASONS + 1] = {
     [VMX_EXIT_IO_SMI]                   = vmx_exit_ignore,
     [VMX_EXIT_OTHER_SMI]                = vmx_exit_ignore,
     [VMX_EXIT_INTERRUPT_WINDOW]         = vmx_exit_interrupt_window,
+    [VMX_EXIT_NMI_WINDOW]               = vmx_exit_nmi_window,
     [VMX_EXIT_CPUID]                    = exit_cpuid,
     [VMX_EXIT_GETSEC]                   = inject_ud,
     [VMX_EXIT_HLT]                      = vmx_exit_hlt,
@@ -556,6 +579,8 @@ void vmx_vcpu_run(struct vcpu *v)
             break;
         if (unlikely(vcpu_has_event(v)))
             inject_event(v);
+        if (unlikely(v->intr_check))
+            deliver_intr(v);
 
         int fail = world_switch(&v, &vv);
         if (unlikely(fail)) {
@@ -580,6 +605,8 @@ void vmx_vcpu_run(struct vcpu *v)
             vmwrite(GUEST_RIP, vmread(GUEST_RIP) + vmread(VM_EXIT_INSTRUCTION_LEN));
         else if (a == EXIT_STOP)
             break;
+        else if (a == EXIT_EMULATED)
+            end_shadow();
     }
     vmx_unload_vmcs(v);
 }

@@ -1,6 +1,7 @@
 /* The vendor-neutral exit handlers that are not about one device or register file, and the
  * blocking/request side of the exit loop. */
 #include "kernel/virt/exit.h"
+#include "kernel/virt/intr.h"
 #include "kernel/virt/vendor.h"
 #include "kernel/virt/vm.h"
 #include "kernel/log.h"
@@ -18,16 +19,20 @@ static const char *access_name(unsigned access)
     return access & GPA_X ? "exec" : access & GPA_W ? "write" : "read";
 }
 
+/* HLT sleeps until something the CPU would wake for: with IF=1 an interrupt the vLAPIC would
+ * deliver, an NMI, INIT; with IF=0 only an NMI or INIT. When every vCPU of the VM sleeps with
+ * nothing that could wake it, the guest has finished (vm_vcpu_halted ends it, status 0). */
 int exit_hlt(struct vcpu *v)
 {
     if (vcpu_has_event(v))
         return EXIT_NEXT;
-    if (!(vendor->get_reg(v, VREG_RFLAGS) & RFLAGS_IF)) {
-        /* Nothing can ever wake it: the guest has finished. */
-        vm_vcpu_done(v);
-        return EXIT_STOP;
-    }
+    v->hlt_noirq = !(vendor->get_reg(v, VREG_RFLAGS) & RFLAGS_IF);
+    intr_sync(v);
+    if (v->hlt_noirq ? v->nmi_pending != 0 : intr_wakeup_pending(v))
+        return EXIT_NEXT;
     v->state = VCPU_HALTED;
+    if (v->hlt_noirq && vm_vcpu_halted(v))
+        return EXIT_STOP;
     __atomic_or_fetch(&v->requests, VCPU_REQ_EVENT, __ATOMIC_SEQ_CST);
     return EXIT_NEXT;       /* the loop sees the request, blocks, and resumes after the HLT */
 }
@@ -47,6 +52,8 @@ int exit_hypercall(struct vcpu *v)
 
 int exit_gpa_fault(struct vcpu *v, uint64_t gpa, unsigned access)
 {
+    if (gpa_find(&v->vm->mem, gpa))
+        return mmio_exit(v, gpa, access);
     vm_stop(v->vm, "access to unmapped gpa %#lx (%s) at rip=%#lx", gpa, access_name(access),
             vendor->get_reg(v, VREG_RIP));
     return EXIT_STOP;
@@ -82,6 +89,8 @@ int exit_extint(struct vcpu *v)
         cpu_do_work();
     if (this_cpu()->id == 0)
         shell_poll();
+    if (v->host_deadline != UINT64_MAX)
+        intr_timer_check(v);
     return v->requests ? exit_check_requests(v) : EXIT_RETRY;
 }
 
@@ -92,11 +101,11 @@ int exit_unhandled(struct vcpu *v, uint32_t code)
     return EXIT_STOP;
 }
 
-static bool blocked(const struct vcpu *v)
+static bool blocked(struct vcpu *v)
 {
     switch (v->state) {
     case VCPU_HALTED:
-        return !vcpu_has_event(v);
+        return !vcpu_has_event(v) && !(v->hlt_noirq ? v->nmi_pending : intr_wakeup_pending(v));
     case VCPU_PAUSED:
     case VCPU_WAIT_SIPI:
         return true;
@@ -116,7 +125,8 @@ int exit_check_requests(struct vcpu *v)
     }
     if (r & VCPU_REQ_PAUSE)
         v->state = VCPU_PAUSED;
-    if (v->state == VCPU_HALTED && vcpu_has_event(v))
+    intr_sync(v);
+    if (v->state == VCPU_HALTED && !blocked(v))
         v->state = VCPU_RUNNING;
     return blocked(v) ? EXIT_BLOCK : EXIT_RETRY;
 }

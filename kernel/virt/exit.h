@@ -12,6 +12,8 @@ enum exit_action {
     EXIT_RETRY,     /* re-enter at the same RIP (e.g. an exception was queued instead) */
     EXIT_BLOCK,     /* the vCPU is halted: wait for an event or a request, then re-enter */
     EXIT_STOP,      /* the vCPU must not run again (its VM ended or was stopped) */
+    EXIT_EMULATED,  /* common code carried out the instruction and moved RIP itself: re-enter,
+                     * ending an STI/MOV SS interrupt shadow as a completed instruction does */
 };
 
 struct io_exit {
@@ -30,9 +32,24 @@ int exit_hypercall(struct vcpu *v);
 int exit_gpa_fault(struct vcpu *v, uint64_t gpa, unsigned access);
 int exit_exception(struct vcpu *v, unsigned vector, uint32_t error);
 int exit_triple_fault(struct vcpu *v);
+/* kernel/virt/mmio.c: a guest access to a non-RAM gpa in an emulated region; the instruction
+ * at RIP carried out by the emulator (EXIT_EMULATED, EXIT_RETRY with an exception, EXIT_STOP);
+ * the local APIC page of a VM. */
+int mmio_exit(struct vcpu *v, uint64_t gpa, unsigned access);
+int emulate_insn(struct vcpu *v);
+/* The first n (<= 15) bytes at the guest's RIP; returns n, or -1 if they cannot be read. */
+int vcpu_peek_code(struct vcpu *v, uint8_t *buf, unsigned n);
+/* The length of the instruction at RIP, or -1 with the fault (#PF) queued for the guest. */
+int vcpu_insn_length(struct vcpu *v);
+struct vm;
+int mmio_add_apic(struct vm *vm);
+/* kernel/virt/guest_io.c: one port access (size 1, 2, 4); false when the VM has ended. */
+bool guest_port_read(struct vcpu *v, uint16_t port, unsigned size, uint32_t *val);
+bool guest_port_write(struct vcpu *v, uint16_t port, unsigned size, uint32_t val);
 int exit_init_signal(struct vcpu *v);
 int exit_extint(struct vcpu *v);        /* a host interrupt made the guest exit */
 int exit_unhandled(struct vcpu *v, uint32_t code);
+unsigned guest_maxphyaddr(void);        /* physical-address width guests see (CPUID 0x80000008) */
 /* Before each entry when v->requests or this CPU's work is set: EXIT_STOP ends the loop,
  * EXIT_BLOCK waits, EXIT_RETRY enters. */
 int exit_check_requests(struct vcpu *v);

@@ -4,9 +4,12 @@
 #include "kernel/virt/exit.h"
 #include "kernel/virt/vm.h"
 #include "kernel/x86.h"
+#include "kernel/virt/intr.h"
+#include "drivers/timer.h"
 
 #define HV_LEAF_BASE        0x40000000u
-#define HV_LEAF_MAX         0x40000001u
+#define HV_LEAF_MAX         0x40000010u
+#define HV_LEAF_TIMING      0x40000010u     /* EAX: TSC kHz, EBX: APIC timer clock kHz */
 #define HV_SIG              0x6C65654Bu     /* "Keel" */
 #define BASIC_LEAF_MAX      0x0000000Du
 #define EXT_LEAF_BASE       0x80000000u
@@ -35,6 +38,8 @@ static void hv_leaf(uint32_t leaf, struct cpuid_regs *r)
     *r = (struct cpuid_regs){ 0 };
     if (leaf == HV_LEAF_BASE)
         *r = (struct cpuid_regs){ HV_LEAF_MAX, HV_SIG, HV_SIG, HV_SIG };
+    else if (leaf == HV_LEAF_TIMING)
+        *r = (struct cpuid_regs){ (uint32_t)(tsc_hz / 1000), (uint32_t)(APIC_BUS_HZ / 1000), 0, 0 };
 }
 
 static void basic_leaf(const struct vcpu *v, uint32_t leaf, struct cpuid_regs *r)
@@ -47,7 +52,10 @@ static void basic_leaf(const struct vcpu *v, uint32_t leaf, struct cpuid_regs *r
     case 1:
         /* Initial APIC id and logical processor count describe this VM, not the host. */
         r->ebx = (r->ebx & 0xFFFF) | (v->id << 24) | (v->vm->nvcpus << 16);
-        r->ecx = (r->ecx & L1_ECX_KEEP) | CPUID_1_ECX_HYPERVISOR;
+        /* x2APIC and the TSC-deadline timer are the vLAPIC's, whatever the host has. */
+        r->ecx = (r->ecx & L1_ECX_KEEP) | CPUID_1_ECX_HYPERVISOR | CPUID_1_ECX_X2APIC |
+                 CPUID_1_ECX_TSC_DEADLINE;
+        r->edx |= CPUID_1_EDX_APIC;
         r->edx &= L1_EDX_KEEP;
         break;
     case 2: case 4:
@@ -89,6 +97,22 @@ static void ext_leaf(uint32_t leaf, struct cpuid_regs *r)
         *r = (struct cpuid_regs){ 0 };
         break;
     }
+}
+
+unsigned guest_maxphyaddr(void)
+{
+    static unsigned width;
+    if (!width) {
+        struct cpuid_regs r;
+        cpuid_count(EXT_LEAF_BASE, 0, &r);
+        if (r.eax >= EXT_LEAF_BASE + 8) {
+            cpuid_count(EXT_LEAF_BASE + 8, 0, &r);
+            width = r.eax & 0xFF;
+        }
+        if (width < 32 || width > 52)
+            width = 36;
+    }
+    return width;
 }
 
 int exit_cpuid(struct vcpu *v)

@@ -21,14 +21,33 @@ static int in_result(struct vcpu *v, const struct io_exit *io, uint32_t val)
     return EXIT_NEXT;
 }
 
-/* The vUART comes first: it is the port guests hit most. */
+bool guest_port_read(struct vcpu *v, uint16_t port, unsigned size, uint32_t *val)
+{
+    unsigned uart_reg = (unsigned)(port - VUART_BASE);
+    *val = uart_reg < VUART_PORTS ? vuart_read(v->vm, uart_reg) : 0xFFFFFFFFu;
+    *val &= size_mask(size);
+    return true;
+}
+
+bool guest_port_write(struct vcpu *v, uint16_t port, unsigned size, uint32_t val)
+{
+    unsigned uart_reg = (unsigned)(port - VUART_BASE);
+    if (uart_reg < VUART_PORTS) {
+        vuart_write(v->vm, uart_reg, (uint8_t)val);
+    } else if (port == DEBUG_EXIT_PORT) {
+        vm_exit(v->vm, (int)(val & size_mask(size)), 0);
+        return false;
+    }
+    return true;
+}
+
+/* The vUART comes first: it is the port guests hit most. String I/O (INS/OUTS, REP or not) is
+ * carried out by the instruction emulator through the two functions above. */
 int exit_io(struct vcpu *v, const struct io_exit *io)
 {
     unsigned uart_reg = (unsigned)(io->port - VUART_BASE);
-    if (io->string) {
-        vm_stop(v->vm, "string I/O (INS/OUTS) on port %#x is not supported", io->port);
-        return EXIT_STOP;
-    }
+    if (io->string)
+        return emulate_insn(v);
     if (uart_reg < VUART_PORTS) {
         if (io->in)
             return in_result(v, io, vuart_read(v->vm, uart_reg));

@@ -1,5 +1,6 @@
 /* The MSRs a guest may touch. Everything not listed raises #GP, as on a CPU without it. */
 #include "kernel/virt/exit.h"
+#include "kernel/virt/intr.h"
 #include "kernel/virt/vendor.h"
 #include "kernel/virt/vm.h"
 #include "kernel/log.h"
@@ -10,9 +11,6 @@
 #define MSR_IA32_MISC_ENABLE    0x000001A0
 #define FEATURE_CONTROL_LOCKED  1ul
 #define MISC_ENABLE_FAST_STRING 1ul
-#define APIC_BASE_DEFAULT       0xFEE00000ul
-#define APIC_BASE_ENABLE        (1ul << 11)
-#define APIC_BASE_BSP           (1ul << 8)
 #define EFER_GUEST_BITS         (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)
 
 static void set_edx_eax(struct vcpu *v, uint64_t val)
@@ -39,6 +37,24 @@ static bool pat_valid(uint64_t pat)
     return true;
 }
 
+/* The xAPIC page stays at 0xFEE00000 for every vCPU of a VM (one guest-physical map per VM):
+ * moving it is refused with a message and a #GP rather than silently ignored. */
+static int wrmsr_apic_base(struct vcpu *v, uint64_t val)
+{
+    unsigned maxphy = guest_maxphyaddr();
+    uint64_t base = val & ~0xFFFul & ((1ul << maxphy) - 1);
+    if ((val & APIC_BASE_EN) && base != APIC_DEFAULT_BASE) {
+        pr_warn("vm %s vcpu %u: moving the local APIC to %#lx is not supported; it stays at "
+                "%#llx\n", v->vm->name, v->id, base, APIC_DEFAULT_BASE);
+        return gp(v, "wrmsr", MSR_IA32_APIC_BASE);
+    }
+    if (!vlapic_set_base(&v->lapic, val, maxphy))
+        return gp(v, "wrmsr", MSR_IA32_APIC_BASE);
+    v->intr_check = true;
+    intr_timer_check(v);
+    return EXIT_NEXT;
+}
+
 int exit_rdmsr(struct vcpu *v)
 {
     uint32_t msr = (uint32_t)v->gpr[GPR_RCX];
@@ -48,7 +64,10 @@ int exit_rdmsr(struct vcpu *v)
         val = FEATURE_CONTROL_LOCKED;
         break;
     case MSR_IA32_APIC_BASE:
-        val = APIC_BASE_DEFAULT | APIC_BASE_ENABLE | (v->id == 0 ? APIC_BASE_BSP : 0);
+        val = v->lapic.base;
+        break;
+    case MSR_IA32_TSC_DEADLINE:
+        val = vlapic_tsc_deadline_read(&v->lapic);
         break;
     case MSR_IA32_PAT:
         val = vendor->get_reg(v, VREG_PAT);
@@ -66,6 +85,9 @@ int exit_rdmsr(struct vcpu *v)
         val = MISC_ENABLE_FAST_STRING;
         break;
     default:
+        if (msr - MSR_X2APIC_FIRST <= MSR_X2APIC_LAST - MSR_X2APIC_FIRST &&
+            vlapic_msr_read(&v->lapic, msr, &val, rdtsc()))
+            break;
         return gp(v, "rdmsr", msr);
     }
     set_edx_eax(v, val);
@@ -93,7 +115,22 @@ int exit_wrmsr(struct vcpu *v)
     case MSR_IA32_BIOS_SIGN_ID:
     case MSR_IA32_TSC:
         return EXIT_NEXT;   /* accepted and ignored: microcode probes, TSC sync attempts */
+    case MSR_IA32_APIC_BASE:
+        return wrmsr_apic_base(v, val);
+    case MSR_IA32_TSC_DEADLINE: {
+        struct vlapic_out out = { .eoi_vector = -1 };
+        vlapic_tsc_deadline_write(&v->lapic, val, rdtsc(), &out);
+        intr_apic_out(v, &out);
+        return EXIT_NEXT;
+    }
     default:
+        if (msr - MSR_X2APIC_FIRST <= MSR_X2APIC_LAST - MSR_X2APIC_FIRST) {
+            struct vlapic_out out = { .eoi_vector = -1 };
+            if (!vlapic_msr_write(&v->lapic, msr, val, rdtsc(), &out))
+                return gp(v, "wrmsr", msr);
+            intr_apic_out(v, &out);
+            return EXIT_NEXT;
+        }
         return gp(v, "wrmsr", msr);
     }
 }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 #include "kernel/spinlock.h"
+#include "kernel/dev/vlapic.h"
 
 struct vm;
 
@@ -27,8 +28,9 @@ enum vcpu_state {
     VCPU_STOPPED,       /* for good: its VM ended */
 };
 
-/* An event to deliver at the next entry (exceptions from emulation, later interrupts). */
-enum event_type { EVENT_EXTINT = 0, EVENT_NMI = 2, EVENT_EXCEPTION = 3 };
+/* An exception to deliver at the next entry (from emulation or policy). Interrupts and NMIs are
+ * not queued: kernel/virt/intr.c decides them at each entry from the vLAPIC and nmi_pending. */
+enum event_type { EVENT_EXCEPTION = 3 };
 struct vcpu_event {
     uint8_t vector, type;
     bool has_error;
@@ -49,7 +51,21 @@ struct exit_trace {
 #define VCPU_REQ_STOP   (1u << 0)
 #define VCPU_REQ_PAUSE  (1u << 1)
 #define VCPU_REQ_EVENT  (1u << 2)
+#define VCPU_REQ_INTR   (1u << 3)   /* posted interrupts, NMI, INIT or SIPI arrived */
 
+/* The guest state instruction emulation needs, read in one vendor call. cs_attr and ss_attr are
+ * in the descriptor layout shifted down (type/S/DPL/P in 7:0, AVL/L/D/G in 15:12). */
+enum { VSEG_ES, VSEG_CS, VSEG_SS, VSEG_DS, VSEG_FS, VSEG_GS };
+struct vcpu_snapshot {
+    uint64_t rip, rsp, rflags, cr0, cr3, cr4, efer;
+    uint64_t seg_base[6];
+    uint32_t cs_attr;
+    uint8_t cpl;
+};
+
+/* INIT and SIPI from the APIC bus, kept in arrival order. */
+enum { SIG_INIT = 1, SIG_SIPI };
+#define VCPU_SIGNALS 8
 struct vcpu {
     uint64_t gpr[GPR_COUNT];            /* must stay first: the entry/exit stubs use offset 0 */
     struct vm *vm;
@@ -69,6 +85,19 @@ struct vcpu {
     bool trace_on;
     unsigned trace_next;
     struct exit_trace trace[TRACE_SLOTS];
+
+    /* Interrupts (kernel/virt/intr.c). The vLAPIC is touched only on the vCPU's own CPU (or
+     * while it is paused); other CPUs post fixed interrupts into `posted` and kick. */
+    struct vlapic lapic;
+    uint32_t posted[8], posted_level[8];
+    volatile uint32_t posted_any;
+    volatile uint32_t nmi_pending;
+    bool intr_check;                    /* something may be deliverable: look before entry */
+    bool hlt_noirq;                     /* halted with IF=0: only NMI or INIT wakes it */
+    spinlock_t sig_lock;
+    unsigned sig_head, sig_tail;
+    uint8_t sig[VCPU_SIGNALS][2];       /* SIG_*, SIPI vector */
+    uint64_t host_deadline;             /* guest timer deadline given to the host timer */
 
     /* Entry state (multiboot: 32-bit protected mode). */
     uint64_t entry_rip, entry_rax, entry_rbx;

@@ -27,6 +27,10 @@ struct vcpu_vendor {
     uint64_t (*get_reg)(struct vcpu *v, enum vreg r);  /* only on v's own CPU or while paused */
     void (*set_reg)(struct vcpu *v, enum vreg r, uint64_t val);
     void (*vcpu_free)(struct vcpu *v);
+    /* On v's own CPU, inside vcpu_run: */
+    void (*get_state)(struct vcpu *v, struct vcpu_snapshot *s);    /* for instruction emulation */
+    void (*reset)(struct vcpu *v, uint8_t sipi_vector);         /* INIT state, then the SIPI's
+                                                                 * real-mode start at vector<<12 */
 
     /* Guest-physical tables (EPT/NPT) built by mm/pt.c with this entry format. */
     const struct pt_format *gpt_format;

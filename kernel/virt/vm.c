@@ -1,5 +1,6 @@
 /* VM objects: creation from boot modules, physical CPU assignment, and how a VM ends. */
 #include "kernel/virt/vm.h"
+#include "kernel/virt/intr.h"
 #include "kernel/virt/exit.h"
 #include "kernel/loader/guest_image.h"
 #include "kernel/loader/guest_load.h"
@@ -99,6 +100,7 @@ static int create_vcpus(struct vm *vm, const unsigned *cpus, char *err, size_t e
         v->uid = next_vcpu_uid++;
         v->pcpu = cpus[i];
         v->state = i == 0 ? VCPU_CREATED : VCPU_WAIT_SIPI;
+        intr_vcpu_init(v);
         vm->vcpus[vm->nvcpus++] = v;
     }
     return 0;
@@ -117,6 +119,14 @@ static int setup_vm(struct vm *vm, const unsigned *cpus, char *err, size_t errle
         gpa_add_ram(&vm->mem, 0, vm->ram_size, vm->ram_hpa) != 0) {
         ksnprintf(err, errlen, "out of memory for guest page tables");
         return -1;
+    }
+    if (vm->ram_size <= APIC_DEFAULT_BASE) {
+        if (mmio_add_apic(vm) != 0) {
+            ksnprintf(err, errlen, "cannot map the local APIC page");
+            return -1;
+        }
+    } else {
+        pr_warn("vm %s: its RAM covers 0xfee00000: no xAPIC page (x2APIC only)\n", vm->name);
     }
     vuart_init(&vm->uart);
     if (create_vcpus(vm, cpus, err, errlen) != 0 || guest_load(vm, err, errlen) != 0)
@@ -205,7 +215,6 @@ void vm_launch(struct vm *vm)
 {
     kprintf("vm %s started: %u vcpu(s), %lu MiB, entry %#lx\n", vm->name, vm->nvcpus,
             vm->ram_size >> 20, vm->vcpus[0]->entry_rip);
-    vm->running_vcpus = vm->nvcpus;
     for (unsigned i = 0; i < vm->nvcpus; i++) {
         struct vcpu *v = vm->vcpus[i];
         __atomic_store_n(&percpu_of(v->pcpu)->vcpu, v, __ATOMIC_RELEASE);
@@ -301,18 +310,18 @@ bool vm_cpu_has_vcpu(void)
     return v && v->state != VCPU_STOPPED;
 }
 
-/* Secondary vCPUs wait here for a SIPI (guest SMP arrives with a later feature). */
+/* Secondary vCPUs enter the loop in wait-for-SIPI: the request makes it look at their state
+ * (and block) before the first entry; the guest's SIPI starts them (kernel/virt/intr.c). */
 void vm_cpu_run(void)
 {
     struct percpu *pc = this_cpu();
     struct vcpu *v = pc->vcpu;
-    if (v->state == VCPU_WAIT_SIPI) {
-        if (exit_check_requests(v) == EXIT_STOP || exit_wait(v) == EXIT_STOP)
-            goto stopped;
-    }
-    v->state = VCPU_RUNNING;
+    if (v->state == VCPU_WAIT_SIPI)
+        __atomic_or_fetch(&v->requests, VCPU_REQ_EVENT, __ATOMIC_SEQ_CST);
+    else
+        v->state = VCPU_RUNNING;
     vendor->vcpu_run(v);
-stopped:
+    intr_vcpu_stopped(v);
     v->state = VCPU_STOPPED;
     pc->vcpu = 0;
     cpu_taken[pc->id] = false;
@@ -365,10 +374,30 @@ void vm_stop(struct vm *vm, const char *fmt, ...)
     after_end(vm);
 }
 
-void vm_vcpu_done(struct vcpu *v)
+/* Nothing can wake a vCPU that is stopped, waits for a SIPI, or sleeps with IF=0 and no NMI or
+ * INIT on its way; when that holds for every vCPU, no vCPU can send one either. */
+static bool cannot_run(const struct vcpu *d)
+{
+    switch (d->state) {
+    case VCPU_STOPPED:
+    case VCPU_WAIT_SIPI:
+        return true;
+    case VCPU_HALTED:
+        return d->hlt_noirq && !d->nmi_pending && d->sig_head == d->sig_tail;
+    default:
+        return false;
+    }
+}
+
+bool vm_vcpu_halted(struct vcpu *v)
 {
     struct vm *vm = v->vm;
-    v->state = VCPU_STOPPED;
-    if (__atomic_sub_fetch(&vm->running_vcpus, 1, __ATOMIC_SEQ_CST) == 0)
+    bool all = true;
+    uint64_t f = spin_lock_irqsave(&vm->lock);
+    for (unsigned i = 0; i < vm->nvcpus && all; i++)
+        all = cannot_run(vm->vcpus[i]);
+    spin_unlock_irqrestore(&vm->lock, f);
+    if (all)
         vm_exit(vm, 0, " (halted)");
+    return all;
 }

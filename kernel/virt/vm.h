@@ -35,12 +35,12 @@ struct vm {
 
     unsigned nvcpus;
     struct vcpu *vcpus[VM_MAX_VCPUS];
-    unsigned running_vcpus;                 /* vCPUs not yet stopped */
 
     struct gpa_space mem;
     uint64_t ram_hpa, ram_size;
     struct vuart uart;
 
+    bool emul_warned;               /* the emulator's one warning for this VM was printed */
     bool exited;                    /* ended through the debug-exit port or a clean halt */
     int status;                     /* exit status; -1 when stopped for a fault */
     char reason[112];               /* why it stopped, for `vms` */
@@ -64,8 +64,9 @@ struct vm *vm_by_name(const char *name);
 /* Prints `vm <name> started: ...` and hands every vCPU to its CPU (boot and reset). */
 void vm_launch(struct vm *vm);
 const char *vm_state_name(const struct vm *vm);     /* running, paused, ended, free */
-/* A vCPU halted with interrupts off: the VM ends (status 0) when all its vCPUs have. */
-void vm_vcpu_done(struct vcpu *v);
+/* v halted with interrupts off: true, and the VM ended (status 0), when no vCPU of it can ever
+ * run again. */
+bool vm_vcpu_halted(struct vcpu *v);
 
 /* Operator control from the shell (kernel/virt/vm_ctl.c). Each returns 0, or -1 with a one-line
  * reason in err. vm_reset returns 1 when it had to leave the reload to vm_ctl_poll() (a vCPU

@@ -12,6 +12,7 @@
  * at boot. A vCPU on CPU 0 can only leave the guest after the shell returns, so then the
  * reset finishes later from vm_ctl_poll(). */
 #include "kernel/virt/vm.h"
+#include "kernel/virt/intr.h"
 #include "kernel/loader/guest_load.h"
 #include "kernel/log.h"
 #include "kernel/percpu.h"
@@ -186,6 +187,7 @@ static void clear_vcpu(struct vcpu *v)
     v->trace_next = 0;
     memset(v->trace, 0, sizeof v->trace);
     v->entry_rip = v->entry_rax = v->entry_rbx = 0;
+    intr_vcpu_init(v);
 }
 
 static void zero_ram(struct vm *vm)
