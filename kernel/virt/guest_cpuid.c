@@ -55,8 +55,8 @@ static void basic_leaf(const struct vcpu *v, uint32_t leaf, struct cpuid_regs *r
         /* x2APIC and the TSC-deadline timer are the vLAPIC's, whatever the host has. */
         r->ecx = (r->ecx & L1_ECX_KEEP) | CPUID_1_ECX_HYPERVISOR | CPUID_1_ECX_X2APIC |
                  CPUID_1_ECX_TSC_DEADLINE;
-        r->edx |= CPUID_1_EDX_APIC;
-        r->edx &= L1_EDX_KEEP;
+        /* The APIC flag follows IA32_APIC_BASE.EN, as on hardware. */
+        r->edx = (r->edx & L1_EDX_KEEP) | (vlapic_hw_enabled(&v->lapic) ? CPUID_1_EDX_APIC : 0);
         break;
     case 2: case 4:
         break;      /* cache descriptions */

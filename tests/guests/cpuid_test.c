@@ -31,8 +31,10 @@ void guest_main(void)
 	bit_clear("VMX (1.ecx[5])", r1.ecx, 5);
 	bit_clear("MONITOR (1.ecx[3])", r1.ecx, 3);
 	bit_clear("PDCM (1.ecx[15])", r1.ecx, 15);
-	bit_clear("x2APIC (1.ecx[21])", r1.ecx, 21);
-	bit_clear("TSC-deadline (1.ecx[24])", r1.ecx, 24);
+	/* Keel's vLAPIC has both, and the APIC itself, whatever the host has. */
+	check_eq("x2APIC (1.ecx[21]) set", r1.ecx >> 21 & 1, 1);
+	check_eq("TSC-deadline (1.ecx[24]) set", r1.ecx >> 24 & 1, 1);
+	check_eq("APIC (1.edx[9]) set", r1.edx >> 9 & 1, 1);
 	bit_clear("XSAVE (1.ecx[26])", r1.ecx, 26);
 	bit_clear("OSXSAVE (1.ecx[27])", r1.ecx, 27);
 	bit_clear("AVX (1.ecx[28])", r1.ecx, 28);
@@ -68,7 +70,7 @@ void guest_main(void)
 		if (sig[i] < 0x20 || sig[i] > 0x7e)
 			sig[i] = '.';
 	printf("leaf 0x40000000: eax=0x%x sig '%s'\n", h.eax, sig);
-	check_eq("leaf 0x40000000 eax (max hv leaf)", h.eax, 0x40000001u);
+	check_eq("leaf 0x40000000 eax (max hv leaf)", h.eax, 0x40000010u);
 	check_eq("leaf 0x40000000 ebx 'Keel'", h.ebx, 0x6c65654bu);
 	check_eq("leaf 0x40000000 ecx 'Keel'", h.ecx, 0x6c65654bu);
 	check_eq("leaf 0x40000000 edx 'Keel'", h.edx, 0x6c65654bu);
@@ -82,5 +84,11 @@ void guest_main(void)
 		fail("leaf 0x40000001 zero: got %x %x %x %x", h1.eax, h1.ebx, h1.ecx, h1.edx);
 	else
 		ok("leaf 0x40000001 zero");
+
+	/* Timing leaf: TSC and APIC timer input clock in kHz. */
+	struct cpuid_regs t = cpuid(0x40000010u, 0);
+	printf("leaf 0x40000010: tsc %u kHz, apic bus %u kHz\n", t.eax, t.ebx);
+	check("leaf 0x40000010 eax (TSC kHz) non-zero", t.eax != 0);
+	check_eq("leaf 0x40000010 ebx (APIC timer kHz)", t.ebx, 1000000);
 	finish();
 }
