@@ -450,13 +450,30 @@ static __attribute__((noinline, cold)) int svm_no_length(struct vcpu *v, struct 
     return EXIT_STOP;
 }
 
+/* The two bytes at RIP: straight from guest RAM while paging is off (multiboot guests, the
+ * benchmark), else through the guest's page tables. */
+static inline int svm_peek_code(struct vcpu *v, const struct vmcb *vmcb, uint8_t b[2])
+{
+    if (likely(!(vmcb->save.cr0 & CR0_PG))) {
+        uint32_t la = (uint32_t)(vmcb->save.cs.base + vmcb->save.rip);
+        const struct vm *vm = v->vm;
+        if (la > vm->ram_size - 2)          /* RAM is one block from 0 */
+            return -1;
+        const uint8_t *p = phys_to_virt(vm->ram_hpa + la);
+        b[0] = p[0];
+        b[1] = p[1];
+        return 2;
+    }
+    return vcpu_peek_code(v, b, 2);
+}
+
 /* Without NRIPS the table's length holds for the plain encoding; the instruction at RIP is
  * checked against it, and anything else (prefixes: `ds cpuid`, `rep vmmcall`) is decoded. */
 static inline bool svm_len_known(struct vcpu *v, struct vmcb *vmcb, uint64_t code, unsigned *len)
 {
     uint8_t b[2];
     const uint8_t *want = svm_insn_start[code];
-    int n = vcpu_peek_code(v, b, 2);
+    int n = svm_peek_code(v, vmcb, b);
     /* RDMSR (0f 32) and WRMSR (0f 30) share an exit code: bit 1 of the second byte differs. */
     uint8_t mask = code == SVM_EXIT_MSR ? 0xFD : 0xFF;
     if (likely(n == 2 && b[0] == want[0] && (*len == 1 || (b[1] & mask) == (want[1] & mask))))
