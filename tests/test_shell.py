@@ -370,8 +370,13 @@ def test_gpa(sh):
     assert "not a number" in sh.error("gpa hello 1M")
 
 
-def test_vlapic_vioapic_say_not_emulated(sh):
-    assert "no virtual LAPIC" in sh.cmd("vlapic hello 0")
+def test_vlapic_shows_registers_vioapic_not_emulated(sh):
+    # hello never touches its APIC: the power-on state (SDM vol. 3 11.4.7.1, 11.12.5).
+    out = sh.cmd("vlapic hello 0")
+    assert "vm hello vcpu 0 vlapic: xAPIC, id 0, base 0xfee00900, svr 0xff (software-disabled)" in out, out
+    assert "lvt timer 0x10000 " in out and "dfr 0xffffffff" in out, out
+    assert "timer one-shot, initial 0, current 0, divide 0" in out and "not armed" in out, out
+    assert "  irr: none" in out and "  isr: none" in out, out
     assert "no virtual IOAPIC" in sh.cmd("vioapic cnt")
     assert "has no vcpu 3" in sh.error("vlapic hello 3")
     assert "no VM named" in sh.error("vioapic nosuch")
