@@ -633,10 +633,7 @@ struct snapshot {
 
 static void out_begin(struct vlapic *l, struct vlapic_out *out, struct snapshot *s, uint64_t now)
 {
-    out->ipi_valid = false;
-    out->ipi = (struct vlapic_ipi){ 0 };
-    out->eoi_vector = -1;
-    out->timer_changed = out->irq_changed = false;
+    *out = (struct vlapic_out){ .eoi_vector = -1 };
     s->deadline = vlapic_timer_deadline(l);
     s->tpr = l->tpr;
     for (int i = 0; i < 8; i++) {
@@ -657,16 +654,11 @@ static void out_end(const struct vlapic *l, struct vlapic_out *out, const struct
 
 /* ---- xAPIC MMIO */
 
-static bool xapic_reg_exists(uint32_t off)
+/* Does the 16-byte slot at `off` hold a register in xAPIC mode? */
+static bool xapic_reg_exists(const struct vlapic *l, uint32_t off)
 {
-    switch (off) {
-    case APIC_ID: case APIC_VERSION: case APIC_TPR: case APIC_APR: case APIC_PPR: case APIC_EOI:
-    case APIC_RRD: case APIC_LDR: case APIC_DFR: case APIC_SVR: case APIC_ESR: case APIC_ICR_LO:
-    case APIC_ICR_HI: case APIC_TIMER_ICR: case APIC_TIMER_CCR: case APIC_TIMER_DCR:
-        return true;
-    default:
-        return (off >= APIC_ISR && off < APIC_ESR) || lvt_index(off) >= 0;
-    }
+    uint32_t v;
+    return reg_read(l, off, 0, &v);
 }
 
 void vlapic_mmio_read(struct vlapic *l, uint32_t off, unsigned size, uint64_t *val, uint64_t now)
@@ -687,9 +679,8 @@ void vlapic_mmio_read(struct vlapic *l, uint32_t off, unsigned size, uint64_t *v
             break;
         if ((a & ~0xFu) != slot) {
             slot = a & ~0xFu;
-            if (!xapic_reg_exists(slot))
+            if (!reg_read(l, slot, now, &reg))
                 set_error(l, ESR_ILLEGAL_REG_ADDRESS);
-            reg_read(l, slot, now, &reg);
         }
         if ((a & 0xF) < 4)
             v |= (uint64_t)(reg >> (a & 3) * 8 & 0xFF) << i * 8;
@@ -704,7 +695,7 @@ void vlapic_mmio_write(struct vlapic *l, uint32_t off, unsigned size, uint64_t v
     out_begin(l, out, &s, now);
     if (vlapic_hw_enabled(l) && !vlapic_x2apic(l) && size == 4 && !(off & 0xF) &&
         off < APIC_PAGE_SIZE) {
-        if (xapic_reg_exists(off))
+        if (xapic_reg_exists(l, off))
             reg_write(l, off, (uint32_t)val, now, out);
         else
             set_error(l, ESR_ILLEGAL_REG_ADDRESS);
@@ -715,10 +706,9 @@ void vlapic_mmio_write(struct vlapic *l, uint32_t off, unsigned size, uint64_t v
 /* ---- x2APIC MSRs (11.12.1.2) */
 
 /* The bits a WRMSR may set in the register at `off`; false: not writable (#GP). */
-static bool x2apic_writable(const struct vlapic *l, uint32_t off, uint64_t *ok)
+static bool x2apic_writable(uint32_t off, uint64_t *ok)
 {
     int lvt = lvt_index(off);
-    (void)l;
     if (lvt >= 0) {
         *ok = lvt_writable[lvt] | APIC_DELIVERY_PENDING |
               (lvt == LVT_LINT0 || lvt == LVT_LINT1 ? APIC_LVT_REMOTE_IRR : 0);
@@ -772,7 +762,7 @@ bool vlapic_msr_write(struct vlapic *l, uint32_t msr, uint64_t val, uint64_t now
     }
     uint32_t off = (msr - MSR_X2APIC_FIRST) << 4;
     if (!vlapic_x2apic(l) || msr < MSR_X2APIC_FIRST || msr > MSR_X2APIC_LAST ||
-        !x2apic_writable(l, off, &ok) || (val & ~ok)) {
+        !x2apic_writable(off, &ok) || (val & ~ok)) {
         done = false;
         goto end;
     }
