@@ -289,7 +289,10 @@ int mmio_exit(struct vcpu *v, uint64_t gpa, unsigned access)
 
 static bool apic_read(struct vcpu *v, void *dev, uint64_t off, unsigned size, uint64_t *val)
 {
+    uint32_t esr = v->lapic.esr_pending;
     vlapic_mmio_read(&v->lapic, (uint32_t)off, size, val, rdtsc());
+    if (v->lapic.esr_pending != esr)
+        v->intr_check = true;       /* an illegal register: the error LVT may have fired */
     return true;
 }
 
