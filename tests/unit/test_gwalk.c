@@ -198,11 +198,6 @@ struct tcase {
 #define SMAP CR4_SMAP
 #define NXE EFER_NXE
 #define AC  RFLAGS_AC
-#define E_P     PF_P
-#define E_W     PF_W
-#define E_U     PF_U
-#define E_R     PF_RSVD
-#define E_I     PF_I
 
 static const struct tcase cases[] = {
     /* Plain accesses that work everywhere. */
@@ -217,40 +212,40 @@ static const struct tcase cases[] = {
     C(MALL, LEAF, A | D, 0, 0, 0, 0, 0, W, OK, 0),                   /* already set */
     /* Not present: P clear, W/U/I from the access. */
     C(MALL, LEAF, 0, P, 0, 0, 0, 0, 0, 0, 0),
-    C(MALL, LEAF, 0, P, 0, 0, 0, 0, W, E_W, 0),
-    C(MALL, LEAF, 0, P, 0, 0, 0, 0, U | W, E_W | E_U, 0),
+    C(MALL, LEAF, 0, P, 0, 0, 0, 0, W, PF_W, 0),
+    C(MALL, LEAF, 0, P, 0, 0, 0, 0, U | W, PF_W | PF_U, 0),
     C(MALL, LEAF, 0, P, 0, 0, 0, 0, F, 0, 0),
-    C(MALL, LEAF, 0, P, 0, SMEP, 0, 0, F, E_I, 0),
-    C(MALL, LEAF, 0, P, 0, SMEP, 0, 0, U | F, E_U | E_I, 0),
-    C(MALL, 0, 0, P, 0, 0, 0, 0, U, E_U, 0),
-    C(MALL, 0, 0, P | RW | US, 0, 0, 0, 0, U, E_U, 0),
-    C(MALL, TOP, 0, P, 0, 0, 0, 0, W, E_W, 0),
+    C(MALL, LEAF, 0, P, 0, SMEP, 0, 0, F, PF_I, 0),
+    C(MALL, LEAF, 0, P, 0, SMEP, 0, 0, U | F, PF_U | PF_I, 0),
+    C(MALL, 0, 0, P, 0, 0, 0, 0, U, PF_U, 0),
+    C(MALL, 0, 0, P | RW | US, 0, 0, 0, 0, U, PF_U, 0),
+    C(MALL, TOP, 0, P, 0, 0, 0, 0, W, PF_W, 0),
     /* U/S and R/W on every level. */
-    C(MALL, TOP, 0, US, 0, 0, 0, 0, U, E_P | E_U, 0),
-    C(MALL, LEAF, 0, US, 0, 0, 0, 0, U, E_P | E_U, 0),
-    C(MALL, TOP, 0, US, 0, 0, 0, 0, U | W, E_P | E_W | E_U, 0),
+    C(MALL, TOP, 0, US, 0, 0, 0, 0, U, PF_P | PF_U, 0),
+    C(MALL, LEAF, 0, US, 0, 0, 0, 0, U, PF_P | PF_U, 0),
+    C(MALL, TOP, 0, US, 0, 0, 0, 0, U | W, PF_P | PF_W | PF_U, 0),
     C(MALL, TOP, 0, US, 0, 0, 0, 0, 0, OK, 0),
-    C(MALL, LEAF, 0, RW, 0, 0, 0, 0, U | W, E_P | E_W | E_U, 0),
-    C(MALL, TOP, 0, RW, 0, 0, 0, 0, U | W, E_P | E_W | E_U, 0),
+    C(MALL, LEAF, 0, RW, 0, 0, 0, 0, U | W, PF_P | PF_W | PF_U, 0),
+    C(MALL, TOP, 0, RW, 0, 0, 0, 0, U | W, PF_P | PF_W | PF_U, 0),
     C(MALL, TOP, 0, RW, 0, 0, 0, 0, U, OK, 0),
     C(MALL, TOP, 0, RW, 0, 0, 0, 0, U | F, OK, 0),
     C(MALL, LEAF, 0, RW, 0, 0, 0, 0, W, OK, 0),                     /* WP=0 */
     C(MALL, LEAF, 0, RW | US, 0, 0, 0, 0, W, OK, 0),
-    C(MALL, LEAF, 0, RW, WP, 0, 0, 0, W, E_P | E_W, 0),
-    C(MALL, TOP, 0, RW, WP, 0, 0, 0, W, E_P | E_W, 0),
-    C(MALL, TOP, 0, RW | US, WP, 0, 0, 0, W, E_P | E_W, 0),
+    C(MALL, LEAF, 0, RW, WP, 0, 0, 0, W, PF_P | PF_W, 0),
+    C(MALL, TOP, 0, RW, WP, 0, 0, 0, W, PF_P | PF_W, 0),
+    C(MALL, TOP, 0, RW | US, WP, 0, 0, 0, W, PF_P | PF_W, 0),
     C(MALL, LEAF, 0, RW, WP, 0, 0, 0, 0, OK, 0),
     C(MALL, LEAF, 0, RW, WP, 0, 0, 0, F, OK, 0),
     C(MALL, LEAF, 0, RW, WP, 0, 0, 0, F | W, OK, 0),                /* a fetch is not a write */
     C(MALL, LEAF, 0, P, 0, 0, 0, 0, F | W, 0, 0),
     /* SMAP: supervisor data accesses to user pages, unless RFLAGS.AC. */
-    C(MALL, LEAF, 0, 0, 0, SMAP, 0, 0, 0, E_P, 0),
-    C(MALL, LEAF, 0, 0, 0, SMAP, 0, 0, W, E_P | E_W, 0),
-    C(MALL, LEAF, 0, 0, WP, SMAP, 0, 0, W, E_P | E_W, 0),
+    C(MALL, LEAF, 0, 0, 0, SMAP, 0, 0, 0, PF_P, 0),
+    C(MALL, LEAF, 0, 0, 0, SMAP, 0, 0, W, PF_P | PF_W, 0),
+    C(MALL, LEAF, 0, 0, WP, SMAP, 0, 0, W, PF_P | PF_W, 0),
     C(MALL, LEAF, 0, 0, 0, SMAP, 0, AC, 0, OK, 0),
     C(MALL, LEAF, 0, 0, 0, SMAP, 0, AC, W, OK, 0),
     C(MALL, LEAF, 0, RW, 0, SMAP, 0, AC, W, OK, 0),
-    C(MALL, LEAF, 0, RW, WP, SMAP, 0, AC, W, E_P | E_W, 0),
+    C(MALL, LEAF, 0, RW, WP, SMAP, 0, AC, W, PF_P | PF_W, 0),
     C(MALL, LEAF, 0, 0, 0, SMAP, 0, 0, U, OK, 0),
     C(MALL, LEAF, 0, 0, 0, SMAP, 0, 0, U | W, OK, 0),
     C(MALL, TOP, 0, US, 0, SMAP, 0, 0, W, OK, 0),
@@ -258,96 +253,96 @@ static const struct tcase cases[] = {
     C(MALL, LEAF, 0, 0, 0, SMAP, 0, 0, F, OK, 0),
     C(MALL, LEAF, 0, 0, 0, 0, 0, AC, 0, OK, 0),
     /* SMEP: supervisor fetches from user pages. */
-    C(MALL, LEAF, 0, 0, 0, SMEP, 0, 0, F, E_P | E_I, 0),
-    C(MALL, LEAF, 0, 0, 0, SMEP, 0, AC, F, E_P | E_I, 0),
+    C(MALL, LEAF, 0, 0, 0, SMEP, 0, 0, F, PF_P | PF_I, 0),
+    C(MALL, LEAF, 0, 0, 0, SMEP, 0, AC, F, PF_P | PF_I, 0),
     C(MALL, LEAF, 0, US, 0, SMEP, 0, 0, F, OK, 0),
     C(MALL, TOP, 0, US, 0, SMEP, 0, 0, F, OK, 0),
     C(MALL, LEAF, 0, 0, 0, SMEP, 0, 0, 0, OK, 0),
     C(MALL, LEAF, 0, 0, 0, SMEP, 0, 0, W, OK, 0),
     C(MALL, LEAF, 0, 0, 0, SMEP | SMAP, 0, 0, U | F, OK, 0),
-    C(MALL, LEAF, 0, US, 0, 0, 0, 0, U | F, E_P | E_U, 0),
-    C(MALL, LEAF, 0, US, 0, SMEP, 0, 0, U | F, E_P | E_U | E_I, 0),
+    C(MALL, LEAF, 0, US, 0, 0, 0, 0, U | F, PF_P | PF_U, 0),
+    C(MALL, LEAF, 0, US, 0, SMEP, 0, 0, U | F, PF_P | PF_U | PF_I, 0),
     /* 32-bit paging has no XD: NXE changes nothing, I only with SMEP. */
-    C(M32, LEAF, 0, US, 0, 0, NXE, 0, U | F, E_P | E_U, 0),
+    C(M32, LEAF, 0, US, 0, 0, NXE, 0, U | F, PF_P | PF_U, 0),
     C(M32, LEAF, 0, P, 0, 0, NXE, 0, F, 0, 0),
     /* PAE and 4-level: XD with NXE, reserved without. */
-    C(M64, LEAF, 0, US, 0, 0, NXE, 0, U | F, E_P | E_U | E_I, 0),
-    C(M64, LEAF, 0, P, 0, 0, NXE, 0, F, E_I, 0),
-    C(M64, LEAF, 0, P, 0, 0, NXE, 0, U | F, E_U | E_I, 0),
-    C(M64, LEAF, XD, 0, 0, 0, NXE, 0, F, E_P | E_I, 0),
-    C(M64, TOP, XD, 0, 0, 0, NXE, 0, F, E_P | E_I, 0),
-    C(M64, TOP, XD, 0, 0, 0, NXE, 0, U | F, E_P | E_U | E_I, 0),
-    C(M64, LEAF, XD, 0, 0, SMEP, NXE, 0, U | F, E_P | E_U | E_I, 0),
+    C(M64, LEAF, 0, US, 0, 0, NXE, 0, U | F, PF_P | PF_U | PF_I, 0),
+    C(M64, LEAF, 0, P, 0, 0, NXE, 0, F, PF_I, 0),
+    C(M64, LEAF, 0, P, 0, 0, NXE, 0, U | F, PF_U | PF_I, 0),
+    C(M64, LEAF, XD, 0, 0, 0, NXE, 0, F, PF_P | PF_I, 0),
+    C(M64, TOP, XD, 0, 0, 0, NXE, 0, F, PF_P | PF_I, 0),
+    C(M64, TOP, XD, 0, 0, 0, NXE, 0, U | F, PF_P | PF_U | PF_I, 0),
+    C(M64, LEAF, XD, 0, 0, SMEP, NXE, 0, U | F, PF_P | PF_U | PF_I, 0),
     C(M64, LEAF, XD, 0, 0, 0, NXE, 0, 0, OK, 0),
     C(M64, LEAF, XD, 0, 0, 0, NXE, 0, U | W, OK, 0),
     C(M64, TOP, XD, 0, 0, 0, NXE, 0, W, OK, 0),
-    C(M64, LEAF, XD, 0, 0, 0, 0, 0, 0, E_P | E_R, 0),
-    C(M64, TOP, XD, 0, 0, 0, 0, 0, W, E_P | E_W | E_R, 0),
-    C(M64, LEAF, XD, 0, 0, 0, 0, 0, F, E_P | E_R, 0),
-    C(M64, LEAF, XD, 0, 0, SMEP, 0, 0, F, E_P | E_R | E_I, 0),
-    C(M64, TOP, XD, P, 0, 0, 0, 0, U, E_U, 0),          /* not present: no reserved check */
+    C(M64, LEAF, XD, 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 0),
+    C(M64, TOP, XD, 0, 0, 0, 0, 0, W, PF_P | PF_W | PF_RSVD, 0),
+    C(M64, LEAF, XD, 0, 0, 0, 0, 0, F, PF_P | PF_RSVD, 0),
+    C(M64, LEAF, XD, 0, 0, SMEP, 0, 0, F, PF_P | PF_RSVD | PF_I, 0),
+    C(M64, TOP, XD, P, 0, 0, 0, 0, U, PF_U, 0),          /* not present: no reserved check */
     /* Address bits above MAXPHYADDR (36) are reserved, on every level. */
-    C(M64, LEAF, B(36), 0, 0, 0, 0, 0, 0, E_P | E_R, 0),
+    C(M64, LEAF, B(36), 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 0),
     C(M64, LEAF, B(36), 0, 0, 0, 0, 0, 0, OK, 40, B(36)),
-    C(M64, LEAF, B(39), 0, 0, 0, 0, 0, U, E_P | E_U | E_R, 39),
+    C(M64, LEAF, B(39), 0, 0, 0, 0, 0, U, PF_P | PF_U | PF_RSVD, 39),
     C(M64, LEAF, B(38), 0, 0, 0, 0, 0, U, OK, 39, B(38)),
-    C(M64, TOP, B(36), 0, 0, 0, 0, 0, U | W, E_P | E_W | E_U | E_R, 0),
-    C(M64, 0, B(36), 0, 0, 0, 0, 0, 0, E_P | E_R, 0),
-    C(M64, LEAF, B(51), 0, 0, 0, 0, 0, 0, E_P | E_R, 0),
+    C(M64, TOP, B(36), 0, 0, 0, 0, 0, U | W, PF_P | PF_W | PF_U | PF_RSVD, 0),
+    C(M64, 0, B(36), 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 0),
+    C(M64, LEAF, B(51), 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 0),
     C(M4L, LEAF, B(51), 0, 0, 0, 0, 0, 0, OK, 52, B(51)),
     C(M4L, LEAF, B(51), 0, 0, 0, 0, 0, 0, OK, 200, B(51)),        /* clamped to 52 */
-    C(M4L, LEAF, B(35), 0, 0, 0, 0, 0, 0, E_P | E_R, 20),         /* clamped to 32 */
+    C(M4L, LEAF, B(35), 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 20),         /* clamped to 32 */
     /* Bits 62:52: ignored in 4-level paging (protection keys not modelled), reserved in PAE. */
     C(M4L, LEAF, B(62) | B(59) | B(52), 0, 0, 0, 0, 0, W, OK, 0),
     C(M4L, TOP, B(58) | B(52), 0, 0, 0, 0, 0, U, OK, 0),
-    C(MPAE, LEAF, B(62), 0, 0, 0, 0, 0, 0, E_P | E_R, 0),
-    C(MPAE, LEAF, B(52), 0, 0, 0, 0, 0, 0, E_P | E_R, 52),
-    C(MPAE, TOP, B(52), 0, 0, 0, NXE, 0, 0, E_P | E_R, 0),
+    C(MPAE, LEAF, B(62), 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 0),
+    C(MPAE, LEAF, B(52), 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 52),
+    C(MPAE, TOP, B(52), 0, 0, 0, NXE, 0, 0, PF_P | PF_RSVD, 0),
     /* PAE PDPTEs: bits 2:1, 8:5 and 63:M reserved (XD too, even with NXE); 11:9, 4:3 free. */
-    C(MPAE, 0, RW, 0, 0, 0, 0, 0, 0, E_P | E_R, 0),
-    C(MPAE, 0, US, 0, 0, 0, 0, 0, U, E_P | E_U | E_R, 0),
-    C(MPAE, 0, A, 0, 0, 0, 0, 0, 0, E_P | E_R, 0),
-    C(MPAE, 0, D, 0, 0, 0, 0, 0, 0, E_P | E_R, 0),
-    C(MPAE, 0, PS, 0, 0, 0, 0, 0, 0, E_P | E_R, 0),
-    C(MPAE, 0, B(8), 0, 0, 0, 0, 0, W, E_P | E_W | E_R, 0),
-    C(MPAE, 0, XD, 0, 0, 0, NXE, 0, 0, E_P | E_R, 0),
-    C(MPAE, 0, B(62), 0, 0, 0, NXE, 0, 0, E_P | E_R, 52),
-    C(MPAE, 0, B(36), 0, 0, 0, 0, 0, 0, E_P | E_R, 0),
+    C(MPAE, 0, RW, 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 0),
+    C(MPAE, 0, US, 0, 0, 0, 0, 0, U, PF_P | PF_U | PF_RSVD, 0),
+    C(MPAE, 0, A, 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 0),
+    C(MPAE, 0, D, 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 0),
+    C(MPAE, 0, PS, 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 0),
+    C(MPAE, 0, B(8), 0, 0, 0, 0, 0, W, PF_P | PF_W | PF_RSVD, 0),
+    C(MPAE, 0, XD, 0, 0, 0, NXE, 0, 0, PF_P | PF_RSVD, 0),
+    C(MPAE, 0, B(62), 0, 0, 0, NXE, 0, 0, PF_P | PF_RSVD, 52),
+    C(MPAE, 0, B(36), 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 0),
     C(MPAE, 0, B(11) | B(10) | B(9) | B(4) | B(3), 0, 0, 0, 0, 0, U | W, OK, 0),
     C(MPAE, 0, RW | A, P, 0, 0, 0, 0, 0, 0, 0),         /* not present: no reserved check */
     /* Large-page reserved bits; bit 12 (PAT) is free. */
-    C(B(TPAE_2M) | B(T4L_2M), LEAF, B(13), 0, 0, 0, 0, 0, 0, E_P | E_R, 0),
-    C(B(TPAE_2M) | B(T4L_2M), LEAF, B(20), 0, 0, 0, 0, 0, 0, E_P | E_R, 0),
+    C(B(TPAE_2M) | B(T4L_2M), LEAF, B(13), 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 0),
+    C(B(TPAE_2M) | B(T4L_2M), LEAF, B(20), 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 0),
     C(B(TPAE_2M) | B(T4L_2M), LEAF, B(12), 0, 0, 0, 0, 0, 0, OK, 0),
     C(B(TPAE_2M) | B(T4L_2M), LEAF, B(22), 0, 0, 0, 0, 0, 0, OK, 0, B(22)),
-    C(B(T4L_1G), LEAF, B(13), 0, 0, 0, 0, 0, 0, E_P | E_R, 0),
-    C(B(T4L_1G), LEAF, B(29), 0, 0, 0, 0, 0, 0, E_P | E_R, 0),
-    C(B(T4L_1G), LEAF, B(21), 0, 0, 0, 0, 0, 0, E_P | E_R, 0),
+    C(B(T4L_1G), LEAF, B(13), 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 0),
+    C(B(T4L_1G), LEAF, B(29), 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 0),
+    C(B(T4L_1G), LEAF, B(21), 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 0),
     C(B(T4L_1G), LEAF, B(12), 0, 0, 0, 0, 0, 0, OK, 0),
     C(B(T4L_1G), LEAF, B(31), 0, 0, 0, 0, 0, 0, OK, 0, B(31)),
     /* 4-level: PS reserved in the PML4E only (bits 8 and 6 ignored there). */
-    C(M4L, 0, PS, 0, 0, 0, 0, 0, 0, E_P | E_R, 0),
-    C(M4L, 0, PS, 0, 0, 0, 0, 0, U | W, E_P | E_W | E_U | E_R, 0),
+    C(M4L, 0, PS, 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 0),
+    C(M4L, 0, PS, 0, 0, 0, 0, 0, U | W, PF_P | PF_W | PF_U | PF_RSVD, 0),
     C(M4L, 0, B(8) | B(6), 0, 0, 0, 0, 0, 0, OK, 0),
     C(B(T4L) | B(T4L_2M), 1, B(8) | B(6), 0, 0, 0, 0, 0, 0, OK, 0),
     C(B(T4L), 2, D, 0, 0, 0, 0, 0, W, OK, 0),            /* D of a non-leaf PDE: ignored */
     /* PS in a PDE pointing at 0x4000: a 2-MByte page whose bit 14 is reserved. */
-    C(B(T4L) | B(TPAE), PDE4K, PS, 0, 0, 0, 0, 0, 0, E_P | E_R, 0),
+    C(B(T4L) | B(TPAE), PDE4K, PS, 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 0),
     /* 32-bit paging: no reserved bits in 4-KByte entries; PS ignored without CR4.PSE. */
     C(B(T32), 0, PS, 0, 0, 0, 0, 0, 0, OK, 0),
     C(B(T32), LEAF, PS | B(8), 0, 0, 0, 0, 0, U | W, OK, 0),
     C(B(T32), 0, D | B(8), 0, 0, 0, 0, 0, 0, OK, 0),
     /* PSE-36: PDE bits 20:13 are address bits 39:32 up to MAXPHYADDR (max 40), bit 21 and the
      * bits above MAXPHYADDR reserved. */
-    C(B(T32_4M), LEAF, B(21), 0, 0, 0, 0, 0, 0, E_P | E_R, 0),
-    C(B(T32_4M), LEAF, B(21), 0, 0, 0, 0, 0, 0, E_P | E_R, 40),
-    C(B(T32_4M), LEAF, B(17), 0, 0, 0, 0, 0, U, E_P | E_U | E_R, 0),
+    C(B(T32_4M), LEAF, B(21), 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 0),
+    C(B(T32_4M), LEAF, B(21), 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 40),
+    C(B(T32_4M), LEAF, B(17), 0, 0, 0, 0, 0, U, PF_P | PF_U | PF_RSVD, 0),
     C(B(T32_4M), LEAF, B(13), 0, 0, 0, 0, 0, 0, OK, 0, B(32)),
     C(B(T32_4M), LEAF, B(16), 0, 0, 0, 0, 0, 0, OK, 0, B(35)),
     C(B(T32_4M), LEAF, B(17), 0, 0, 0, 0, 0, 0, OK, 40, B(36)),
     C(B(T32_4M), LEAF, B(20), 0, 0, 0, 0, 0, 0, OK, 40, B(39)),
     C(B(T32_4M), LEAF, B(20), 0, 0, 0, 0, 0, 0, OK, 52, B(39)),
-    C(B(T32_4M), LEAF, B(13), 0, 0, 0, 0, 0, 0, E_P | E_R, 32),
+    C(B(T32_4M), LEAF, B(13), 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 32),
     C(B(T32_4M), LEAF, B(12), 0, 0, 0, 0, 0, 0, OK, 32),        /* PAT */
 };
 
@@ -384,7 +379,8 @@ static void run_case(const struct tcase *t, enum tmode m)
 
     int r = gwalk(&c.cpu, &gm, c.la, t->acc, &gpa, &pf);
     bool ok = t->want == OK;
-    bool good = ok ? r == GW_OK && gpa == (c.gpa ^ t->gpa_xor) : r == GW_PAGE_FAULT && pf == t->want;
+    bool good = ok ? r == GW_OK && gpa == (c.gpa ^ t->gpa_xor)
+                   : r == GW_PAGE_FAULT && pf == t->want;
     if (!CHECK(good) && check_failed <= CHECK_REPORT_MAX)
         fprintf(stderr, "    case at line %u, mode %s: r=%d gpa=%#llx pf=%#x\n", t->line,
                 tmode_name[m], r, (unsigned long long)gpa, pf);
