@@ -131,6 +131,8 @@ void intr_apic_out(struct vcpu *v, const struct vlapic_out *out)
         apic_bus_send(v->vm, v, &out->ipi);
     if (out->timer_changed)
         intr_timer_check(v);
+    if (out->eoi_vector >= 0)
+        platform_eoi(v->vm, (uint8_t)out->eoi_vector);
     if (out->irq_changed || out->ipi_valid)
         v->intr_check = true;
 }
@@ -143,6 +145,11 @@ void intr_timer_check(struct vcpu *v)
     if (vlapic_timer_tick(&v->lapic, now))
         v->intr_check = true;
     uint64_t d = vlapic_timer_deadline(&v->lapic);
+    if (v->id == 0) {                   /* the chipset's timers run on vCPU 0's CPU */
+        uint64_t p = platform_timers(v->vm, now);
+        if (p < d)
+            d = p;
+    }
     if (d != UINT64_MAX) {
         uint64_t min = now + tsc_hz / 1000000 * TIMER_MIN_US;
         if (d < min)
@@ -224,15 +231,15 @@ bool intr_sync(struct vcpu *v)
         changed = handle_signals(v);
     if (v->posted_any)
         drain_posted(v);
-    if (v->nmi_pending)
-        v->intr_check = true;
+    v->intr_check = true;
     intr_timer_check(v);
     return changed;
 }
 
 bool intr_wakeup_pending(struct vcpu *v)
 {
-    return v->nmi_pending || vlapic_pending(&v->lapic) >= 0;
+    uint8_t pv;
+    return v->nmi_pending || vlapic_pending(&v->lapic) >= 0 || platform_extint(v, false, &pv);
 }
 
 unsigned intr_next(struct vcpu *v, bool irq_ok, bool nmi_ok, uint8_t *vector)
@@ -244,6 +251,15 @@ unsigned intr_next(struct vcpu *v, bool irq_ok, bool nmi_ok, uint8_t *vector)
             return INTR_INJECT_NMI | (v->nmi_pending ? INTR_WINDOW_NMI : 0);
         }
         r |= INTR_WINDOW_NMI;
+    }
+    /* The PIC's INTR on LINT0 (vCPU 0) comes before the local APIC's own interrupts. */
+    uint8_t pv;
+    if (platform_extint(v, false, &pv)) {
+        if (irq_ok && platform_extint(v, true, &pv)) {
+            *vector = pv;
+            return r | INTR_INJECT_IRQ;
+        }
+        r |= INTR_WINDOW_IRQ;
     }
     int vec = vlapic_pending(&v->lapic);
     if (vec >= 0) {

@@ -8,6 +8,7 @@
 #include "kernel/cmdline.h"
 #include "kernel/spinlock.h"
 #include "kernel/virt/vcpu.h"
+#include "kernel/virt/platform.h"
 #include "kernel/dev/vuart.h"
 #include "mm/gpa.h"
 
@@ -39,6 +40,7 @@ struct vm {
     struct gpa_space mem;
     uint64_t ram_hpa, ram_size;
     struct vuart uart;
+    struct platform platform;
 
     bool emul_warned;               /* the emulator's one warning for this VM was printed */
     bool exited;                    /* ended through the debug-exit port or a clean halt */
