@@ -296,7 +296,8 @@ static void generate(struct gen *g)
             } else if (form == 2) {                 /* SIB */
                 unsigned base = pick_reg(avoid), idx = pick_reg(avoid | (1u << base));
                 unsigned sc = (unsigned)rng_below(4);
-                bool nobase = mod == 0 && effseg < 0 && rng_below(4) == 0, noidx = rng_below(4) == 0;
+                bool nobase = mod == 0 && effseg < 0 && rng_below(4) == 0;
+                bool noidx = rng_below(4) == 0;
                 if (nobase) {
                     base = 5;
                     disp = 0;
