@@ -17,7 +17,8 @@
 
 #include "kernel/emul/insn.h"
 
-#define ASSERT(c) do { if (!(c)) { fprintf(stderr, "invariant failed: %s\n", #c); abort(); } } while (0)
+#define ASSERT(c) \
+    do { if (!(c)) { fprintf(stderr, "invariant failed: %s\n", #c); abort(); } } while (0)
 
 static const uint8_t *code;
 static size_t code_len;
