@@ -205,6 +205,11 @@ static void test_decode_limits(void)
     CHECK_EQ_U64(in.seg, -1);
     CHECK_EQ_U64(insn_decode(b, (unsigned)n, EMUL_MODE_PROT32, &in), 3);
     CHECK_EQ_U64(in.seg, SEG_DS);
+    n = parse_hex("64 3e 8b 03", b);       /* FS stays (checked on an AMD host) */
+    CHECK_EQ_U64(insn_decode(b, (unsigned)n, EMUL_MODE_LONG64, &in), 4);
+    CHECK_EQ_U64(in.seg, SEG_FS);
+    CHECK_EQ_U64(insn_decode(b, (unsigned)n, EMUL_MODE_PROT32, &in), 4);
+    CHECK_EQ_U64(in.seg, SEG_DS);               /* elsewhere the last override wins */
     n = parse_hex("f0 f2 48 01 00", b);
     CHECK_EQ_U64(insn_decode(b, (unsigned)n, EMUL_MODE_LONG64, &in), 5);
     CHECK(in.lock && in.rep == 0xf2 && in.op_size == 8 && in.addr_size == 8);
