@@ -1,0 +1,168 @@
+/* Local APIC helpers for the test guests: mode switching, register access, IPIs, clocks. */
+#include "apic.h"
+
+static int g_x2; /* helpers use x2APIC MSRs */
+
+int apic_has_x2apic(void) { return (cpuid(1, 0).ecx >> 21) & 1; }
+int apic_has_tsc_deadline(void) { return (cpuid(1, 0).ecx >> 24) & 1; }
+
+int cpu_is_keel(void)
+{
+	if (!((cpuid(1, 0).ecx >> 31) & 1)) /* hypervisor-present bit */
+		return 0;
+	struct cpuid_regs r = cpuid(0x40000000, 0);
+	return r.ebx == 0x6C65654Bu && r.ecx == 0x6C65654Bu && r.edx == 0x6C65654Bu; /* "Keel" */
+}
+
+int keel_freqs(u32 *tsc, u32 *bus)
+{
+	if (!cpu_is_keel() || cpuid(0x40000000, 0).eax < 0x40000010)
+		return 0;
+	struct cpuid_regs r = cpuid(0x40000010, 0);
+	if (tsc)
+		*tsc = r.eax;
+	if (bus)
+		*bus = r.ebx;
+	return r.eax != 0;
+}
+
+/* PIT channel 2 (gate and output through port 0x61), mode 0: the output rises at terminal
+ * count. 1193182 Hz input clock. */
+#define PIT_HZ       1193182u
+#define PIT_CH2      0x42
+#define PIT_CMD      0x43
+#define PORT_B       0x61
+#define PORTB_GATE2  0x01
+#define PORTB_SPKR   0x02
+#define PORTB_OUT2   0x20
+
+static u32 pit_measure_khz(u32 ms)
+{
+	u32 count = PIT_HZ / 1000 * ms;
+	u8 b = inb(PORT_B);
+	outb(PORT_B, (u8)((b & ~PORTB_SPKR) | PORTB_GATE2));
+	outb(PIT_CMD, 0xB0); /* channel 2, lobyte/hibyte, mode 0, binary */
+	outb(PIT_CH2, (u8)count);
+	outb(PIT_CH2, (u8)(count >> 8));
+	u64 t0 = rdtsc(), t1;
+	u32 spins = 0;
+	while (!(inb(PORT_B) & PORTB_OUT2) && ++spins < 100000000u)
+		;
+	t1 = rdtsc();
+	outb(PORT_B, b);
+	/* ticks * 1193182 / count / 1000 = kHz */
+	return (u32)udiv64((t1 - t0) * (PIT_HZ / 1000), count, NULL);
+}
+
+static u32 g_tsc_khz;
+
+u32 tsc_khz(void)
+{
+	if (g_tsc_khz)
+		return g_tsc_khz;
+	u32 k = (u32)cmd_num("tsc_khz", 0);
+	if (!k && !keel_freqs(&k, NULL))
+		k = 0;
+	if (!k) {
+		pit_measure_khz(2); /* warm-up (first port accesses can be slow in emulators) */
+		k = pit_measure_khz(10);
+	}
+	g_tsc_khz = k ? k : 1;
+	return g_tsc_khz;
+}
+
+u32 apic_bus_khz(void)
+{
+	u32 b = (u32)cmd_num("apic_bus_khz", 0);
+	if (b)
+		return b;
+	if (keel_freqs(NULL, &b) && b)
+		return b;
+	if (cmd_has("apic_bus=tsc")) /* Bochs: the APIC timer counts CPU ticks, like its TSC */
+		return tsc_khz();
+	return 1000000; /* QEMU: 1 GHz */
+}
+
+void tsc_delay_us(u32 us)
+{
+	u64 t = udiv64((u64)tsc_khz() * us, 1000, NULL), t0 = rdtsc();
+	while (rdtsc() - t0 < t)
+		cpu_relax();
+}
+
+u64 apic_base_msr(void) { return rdmsr(MSR_APIC_BASE); }
+int apic_is_x2(void) { return g_x2; }
+void apic_set_mode_flag(int x2) { g_x2 = x2; }
+
+void apic_use_xapic(void)
+{
+	u64 b = rdmsr(MSR_APIC_BASE);
+	if (b & APIC_BASE_EXTD) /* x2APIC -> xAPIC only through disabled (SDM 11.12.5) */
+		wrmsr(MSR_APIC_BASE, b & ~(u64)(APIC_BASE_EXTD | APIC_BASE_EN));
+	b &= ~(APIC_BASE_ADDR_MASK | APIC_BASE_EXTD);
+	wrmsr(MSR_APIC_BASE, b | APIC_DEFAULT_PHYS | APIC_BASE_EN);
+	g_x2 = 0;
+}
+
+int apic_use_x2apic(void)
+{
+	if (!apic_has_x2apic())
+		return 0;
+	u64 b = rdmsr(MSR_APIC_BASE);
+	if (!(b & APIC_BASE_EN)) {
+		b |= APIC_BASE_EN;
+		wrmsr(MSR_APIC_BASE, b);
+	}
+	wrmsr(MSR_APIC_BASE, b | APIC_BASE_EXTD);
+	g_x2 = 1;
+	return 1;
+}
+
+u32 apic_read(u32 off) { return g_x2 ? (u32)x2apic_read(off) : xapic_read(off); }
+
+void apic_write(u32 off, u32 v)
+{
+	if (g_x2)
+		x2apic_write(off, v);
+	else
+		xapic_write(off, v);
+}
+
+u32 apic_id(void) { return g_x2 ? (u32)x2apic_read(APIC_ID) : xapic_read(APIC_ID) >> 24; }
+
+void apic_sw_enable(u8 spurious_vec)
+{
+	u32 v = apic_read(APIC_SVR);
+	apic_write(APIC_SVR, (v & ~0xFFu) | APIC_SVR_ENABLE | spurious_vec);
+}
+
+void apic_sw_disable(void) { apic_write(APIC_SVR, apic_read(APIC_SVR) & ~APIC_SVR_ENABLE); }
+
+int apic_send_ipi(u32 dest, u32 icr_lo)
+{
+	if (g_x2) {
+		wrmsr(X2APIC_MSR(APIC_ICR_LO), ((u64)dest << 32) | icr_lo);
+		return 0;
+	}
+	xapic_write(APIC_ICR_HI, dest << 24);
+	xapic_write(APIC_ICR_LO, icr_lo);
+	for (u32 i = 0; i < 1000000u; i++) {
+		if (!(xapic_read(APIC_ICR_LO) & APIC_ICR_BUSY))
+			return 0;
+		cpu_relax();
+	}
+	return -1;
+}
+
+int apic_vec_bit(u32 base, u8 vec)
+{
+	return (apic_read(base + 0x10u * (vec >> 5)) >> (vec & 31)) & 1;
+}
+
+u32 cpu_count(void)
+{
+	u32 n = (u32)cmd_num("ncpus", 0);
+	if (!n)
+		n = (cpuid(1, 0).ebx >> 16) & 0xFF;
+	return n ? n : 1;
+}
