@@ -166,3 +166,9 @@ u32 cpu_count(void)
 		n = (cpuid(1, 0).ebx >> 16) & 0xFF;
 	return n ? n : 1;
 }
+
+void pic_mask_all(void)
+{
+	outb(0x21, 0xFF); /* master PIC OCW1: mask IRQ 0-7 */
+	outb(0xA1, 0xFF); /* slave PIC OCW1: mask IRQ 8-15 */
+}

@@ -129,6 +129,10 @@ static inline int apic_self_ipi(u8 vec) { return apic_send_ipi(0, APIC_SH_SELF |
 /* IRR/ISR/TMR bit of vector vec (base = APIC_IRR, APIC_ISR or APIC_TMR) */
 int apic_vec_bit(u32 base, u8 vec);
 
+/* Mask both legacy 8259 PICs (bare emulators: the BIOS leaves IRQ0 unmasked at vector 8; under
+ * Keel there is no PIC and the writes are ignored). Call before STI. */
+void pic_mask_all(void);
+
 /* Number of vCPUs: `ncpus=<n>` on the command line, else CPUID.1:EBX[23:16] (at least 1). */
 u32 cpu_count(void);
 
