@@ -95,6 +95,16 @@ u64 udiv64(u64 n, u32 d, u32 *rem);
 
 /* ---- console: COM1, polls LSR.THRE (bounded) before each byte ---- */
 void putc_uart(char c);
+/* 8N1, divisor 1 (115200 baud): Bochs honours the line control register and its reset value
+ * means 5-bit characters; guests that may run on a bare emulator after a non-UART loader call
+ * this first. */
+static inline void uart_init_8n1(void)
+{
+	outb(UART_BASE + 3, 0x80); /* LCR.DLAB */
+	outb(UART_BASE + 0, 1);    /* DLL */
+	outb(UART_BASE + 1, 0);    /* DLM */
+	outb(UART_BASE + 3, 0x03); /* LCR: 8 data bits, no parity, 1 stop bit */
+}
 void puts_uart(const char *s); /* no newline added */
 /* printf-lite: %d %u %x %s %c %%, with l/ll (64-bit) and zero-pad width (%08x). %p = 0x<hex>. */
 void vprintf_(const char *fmt, va_list ap);
