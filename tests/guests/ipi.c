@@ -11,7 +11,11 @@
  * SIPI, back-to-back INIT+SIPI (starts), INIT-SIPI-SIPI without delays and a late SIPI to a
  * running AP (both: exactly one trampoline entry).
  * cmdline: ncpus=<n> (>= 2), x2apic (everything through x2APIC), bench_ipi [n=<N>] (only the
- * round-trip benchmark BSP -> AP 1 -> BSP: `BENCH ipi_roundtrip iters=<N> ticks=<T> per_iter=<x.y>`).
+ * round-trip benchmark BSP -> AP 1 -> BSP: `BENCH ipi_roundtrip iters=<N> ticks=<T> per_iter=<x.y>`),
+ * rewrite_apic_base (x2apic: every CPU rewrites IA32_APIC_BASE unchanged before the logical
+ * tests - works around Bochs 2.7, which leaves the x2APIC LDR 0 otherwise; never under Keel).
+ * Known deviations of the bare references from the SDM (the checks follow the SDM): Bochs 2.7
+ * leaves the x2APIC LDR 0 (see rewrite_apic_base) and INIT takes its APIC out of x2APIC mode.
  * Each check waits until the expected CPUs got the IPI (timeout 1 s) plus 20 ms for stray or
  * duplicate deliveries, then compares the per-CPU counts. */
 #include "smp.h"
@@ -154,6 +158,15 @@ static void read_regs(int cpu, void *arg)
 	regs[cpu][3] = apic_read(APIC_SVR);
 }
 
+/* Writing IA32_APIC_BASE with its current value is no transition (SDM 11.12.5); Bochs 2.7 only
+ * derives the x2APIC LDR on such a second write (it looks at the mode before the write). */
+static void rewrite_apic_base(int cpu, void *arg)
+{
+	(void)cpu;
+	(void)arg;
+	wrmsr(MSR_APIC_BASE, rdmsr(MSR_APIC_BASE));
+}
+
 static void test_self_and_physical(void)
 {
 	u32 before[SMP_MAX_CPUS];
@@ -215,6 +228,8 @@ static void test_logical(void)
 		 * the flat model; KVM broadcasts, QEMU TCG delivers to nobody) */
 		on_all(set_flat, 0);
 	} else {
+		if (cmd_has("rewrite_apic_base")) /* see the header comment */
+			on_all(rewrite_apic_base, 0);
 		on_all(read_regs, 0);
 		for (u32 i = 0; i < n; i++)
 			CHECKF_EQ(regs[i][0], ((i >> 4) << 16) | 1u << (i & 15),
@@ -425,6 +440,7 @@ static void bench(void)
 
 void guest_main(void)
 {
+	uart_init_8n1(); /* bare Bochs: the BIOS leaves 5-bit characters */
 	n = cpu_count();
 	x2 = cmd_has("x2apic");
 	printf("ipi: %u cpu(s), %s mode\n", n, x2 ? "x2APIC" : "xAPIC");

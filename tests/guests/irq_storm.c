@@ -41,6 +41,7 @@ static void storm_handler(int vec)
 
 void guest_main(void)
 {
+	uart_init_8n1(); /* bare Bochs: the BIOS leaves 5-bit characters */
 	const char *m = cmd_get("mode");
 	u32 secs = (u32)cmd_num("secs", 3);
 	u64 loops = cmd_num("loops", 0);

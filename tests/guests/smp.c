@@ -58,6 +58,7 @@ static void start_all_bcast(u32 n)
 
 void guest_main(void)
 {
+	uart_init_8n1(); /* bare Bochs: the BIOS leaves 5-bit characters */
 	u32 n = cpu_count(), per = (u32)cmd_num("work", 200000);
 	int x2 = cmd_has("x2apic"), bcast = cmd_has("bcast");
 	printf("smp: %u cpu(s), %s mode, %d-bit, trampoline at 0x%x (SIPI vector 0x%02x)%s\n", n,

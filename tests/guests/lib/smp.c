@@ -51,6 +51,7 @@ int smp_init(int x2)
 		apic_use_xapic();
 	}
 	want_x2 = x2;
+	pic_mask_all(); /* firmware may leave the legacy PIC's IRQ0 unmasked: keep it off every CPU */
 	irq_set_handler(SMP_SPURIOUS_VEC, spurious_handler);
 	apic_sw_enable(SMP_SPURIOUS_VEC);
 
