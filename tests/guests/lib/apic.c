@@ -36,22 +36,55 @@ int keel_freqs(u32 *tsc, u32 *bus)
 #define PORTB_SPKR   0x02
 #define PORTB_OUT2   0x20
 
+static u16 pit_count(void)
+{
+	outb(PIT_CMD, 0x80); /* counter latch, channel 2 */
+	u8 lo = inb(PIT_CH2);
+	return (u16)(lo | inb(PIT_CH2) << 8);
+}
+
+/* (TSC, PIT count) taken as close together as possible: the pair with the shortest TSC bracket
+ * of a few tries, so that a host descheduling the emulator does not skew it */
+static void pit_sample(u64 *tsc, u16 *cnt)
+{
+	u64 best = ~0ull;
+	for (int i = 0; i < 8; i++) {
+		u64 a = rdtsc();
+		u16 c = pit_count();
+		u64 b = rdtsc();
+		if (b - a < best) {
+			best = b - a;
+			*tsc = a + (b - a) / 2;
+			*cnt = c;
+		}
+	}
+}
+
+/* TSC kHz over `ms` of PIT channel 2 time: mode 2 with count 65536, polled often enough that
+ * the 55 ms wrap is never missed */
 static u32 pit_measure_khz(u32 ms)
 {
-	u32 count = PIT_HZ / 1000 * ms;
+	u32 want = PIT_HZ / 1000 * ms, elapsed = 0;
 	u8 b = inb(PORT_B);
 	outb(PORT_B, (u8)((b & ~PORTB_SPKR) | PORTB_GATE2));
-	outb(PIT_CMD, 0xB0); /* channel 2, lobyte/hibyte, mode 0, binary */
-	outb(PIT_CH2, (u8)count);
-	outb(PIT_CH2, (u8)(count >> 8));
-	u64 t0 = rdtsc(), t1;
-	u32 spins = 0;
-	while (!(inb(PORT_B) & PORTB_OUT2) && ++spins < 100000000u)
-		;
-	t1 = rdtsc();
+	outb(PIT_CMD, 0xB4); /* channel 2, lobyte/hibyte, mode 2, binary */
+	outb(PIT_CH2, 0);
+	outb(PIT_CH2, 0);
+	u64 t0, t1;
+	u16 c0, c1, prev;
+	pit_sample(&t0, &c0);
+	prev = c0;
+	for (u32 spins = 0; elapsed < want && spins < 10000000u; spins++) {
+		u16 c = pit_count();
+		elapsed += (u16)(prev - c);
+		prev = c;
+	}
+	pit_sample(&t1, &c1);
+	elapsed += (u16)(prev - c1);
 	outb(PORT_B, b);
-	/* ticks * 1193182 / count / 1000 = kHz */
-	return (u32)udiv64((t1 - t0) * (PIT_HZ / 1000), count, NULL);
+	if (!elapsed)
+		return 0;
+	return (u32)udiv64(udiv64((t1 - t0) * PIT_HZ, elapsed, NULL), 1000, NULL);
 }
 
 static u32 g_tsc_khz;
@@ -64,8 +97,13 @@ u32 tsc_khz(void)
 	if (!k && !keel_freqs(&k, NULL))
 		k = 0;
 	if (!k) {
+		/* the median of three */
+		u32 m[3];
 		pit_measure_khz(2); /* warm-up (first port accesses can be slow in emulators) */
-		k = pit_measure_khz(10);
+		for (int i = 0; i < 3; i++)
+			m[i] = pit_measure_khz(20);
+		k = m[0] > m[1] ? (m[1] > m[2] ? m[1] : m[0] > m[2] ? m[2] : m[0])
+				: (m[0] > m[2] ? m[0] : m[1] > m[2] ? m[2] : m[1]);
 	}
 	g_tsc_khz = k ? k : 1;
 	return g_tsc_khz;
