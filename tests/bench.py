@@ -2,6 +2,9 @@
 instructions per 4-instruction loop iteration around each exiting instruction; a second boot
 (2 CPUs) runs the ipi guest in bench_ipi mode: an IPI round trip vCPU 0 -> vCPU 1 -> vCPU 0
 (the AP's handler sends the IPI back), in emulated instructions per round trip.
+The bench guest's local APIC cases (apic_read, x2apic_eoi, self_ipi, timer_irq) follow its
+exit cases in the first boot; timer_irq is the delay from the programmed expiry to the
+handler's first instruction.
 
 QEMU runs with -icount shift=0,sleep=off, so the guest's RDTSC counts emulated instructions
 (host and guest alike) and the figures are identical from run to run. Under Bochs the TSC
@@ -17,10 +20,15 @@ import rig  # noqa: E402
 
 ITERS = 2000
 IPI_ITERS = 1000
-CASES = ["empty", "cpuid", "hypercall", "rdmsr", "out", "ipi_roundtrip"]
+CASES = ["empty", "cpuid", "hypercall", "rdmsr", "out", "apic_read", "x2apic_eoi", "self_ipi",
+         "timer_irq", "ipi_roundtrip"]
 LABELS = {"empty": "empty loop (no exit)", "cpuid": "CPUID leaf 0",
           "hypercall": "hypercall (VMCALL/VMMCALL)", "rdmsr": "RDMSR 0x3a (emulated)",
           "out": "OUT to vUART scratch 0x3ff",
+          "apic_read": "xAPIC MMIO read of TPR (target <= 300)",
+          "x2apic_eoi": "x2APIC EOI write, WRMSR 0x80B (target <= 150)",
+          "self_ipi": "self IPI via xAPIC ICR, handled + EOI (per trip, target <= 400)",
+          "timer_irq": "timer expiry (TSC deadline) to handler entry",
           "ipi_roundtrip": "IPI round trip vCPU 0 -> 1 -> 0 (per trip)"}
 
 

@@ -482,21 +482,32 @@ void exc_entry_c(struct xframe *f)
 	guest_exit(200 + (u32)vec);
 }
 
+static void idt_gate_set(int i, uptr a)
+{
+	struct idt_gate *g = &idt[i];
+	memset(g, 0, sizeof(*g));
+	g->off_lo = (u16)a;
+	g->sel = CODE_SEL;
+	g->type = 0x8E; /* present, DPL0, interrupt gate */
+#ifdef __x86_64__
+	g->off_mid = (u16)(a >> 16);
+	g->off_hi = (u32)(a >> 32);
+#else
+	g->off_hi = (u16)(a >> 16);
+#endif
+}
+
+void idt_set_raw(int vec, uptr stub)
+{
+	if (vec >= 0 && vec <= 255)
+		idt_gate_set(vec, stub);
+}
+
 void idt_init(void)
 {
 	for (int i = 0; i < 256; i++) {
 		uptr a = i < 32 ? isr_table[i] : (uptr)irq_stubs + (uptr)(i - 32) * IRQ_STUB_STRIDE;
-		struct idt_gate *g = &idt[i];
-		memset(g, 0, sizeof(*g));
-		g->off_lo = (u16)a;
-		g->sel = CODE_SEL;
-		g->type = 0x8E; /* present, DPL0, interrupt gate */
-#ifdef __x86_64__
-		g->off_mid = (u16)(a >> 16);
-		g->off_hi = (u32)(a >> 32);
-#else
-		g->off_hi = (u16)(a >> 16);
-#endif
+		idt_gate_set(i, a);
 	}
 	struct idt_ptr p = { sizeof(idt) - 1, (uptr)idt };
 	__asm__ volatile("lidt %0" ::"m"(p) : "memory");

@@ -195,6 +195,9 @@ void idt_load_empty(void); /* lidt with limit 0 (for the triple-fault guest) */
  * handler must do its own APIC EOI. */
 typedef void (*irq_handler_t)(int vec);
 void irq_set_handler(int vec, irq_handler_t fn);
+/* Point IDT vector vec straight at an assembly stub (interrupt gate, no C dispatch, no
+ * irq_count): for benchmarks that want the shortest possible handler. The stub ends in IRET. */
+void idt_set_raw(int vec, uptr stub);
 /* number of times each vector was delivered to a registered handler (0-255) */
 extern volatile u32 irq_count[256];
 
