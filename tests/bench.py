@@ -3,7 +3,8 @@ instructions per 4-instruction loop iteration around each exiting instruction; a
 (2 CPUs) runs the ipi guest in bench_ipi mode: an IPI round trip vCPU 0 -> vCPU 1 -> vCPU 0
 (the AP's handler sends the IPI back), in emulated instructions per round trip.
 The bench guest's local APIC cases (apic_read, x2apic_eoi, self_ipi, timer_irq) follow its
-exit cases in the first boot; timer_irq is the delay from the programmed expiry to the
+exit cases in the first boot (module option `apic`); timer_irq is the delay from the programmed
+expiry to the
 handler's first instruction.
 
 QEMU runs with -icount shift=0,sleep=off, so the guest's RDTSC counts emulated instructions
@@ -44,7 +45,7 @@ def main():
     problem = rig.keel_problem(b) or rig.guests_problem(b)
     if problem:
         sys.exit("bench: cannot build: " + problem)
-    mods = [(rig.guest("bench.elf"), "name=bench n=%d" % ITERS)]
+    mods = [(rig.guest("bench.elf"), "name=bench n=%d apic" % ITERS)]
     ipi = [(rig.guest("ipi.elf"), "name=ipi cpus=2 bench_ipi n=%d" % IPI_ITERS)]
     runs = {}
     for label, mm, cpus in (("", mods, 1), (" ipi", ipi, 2)):
