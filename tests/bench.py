@@ -4,8 +4,7 @@ instructions per 4-instruction loop iteration around each exiting instruction; a
 (the AP's handler sends the IPI back), in emulated instructions per round trip.
 The bench guest's local APIC cases (apic_read, x2apic_eoi, self_ipi, timer_irq) follow its
 exit cases in the first boot (module option `apic`); timer_irq is the delay from the programmed
-expiry to the
-handler's first instruction.
+expiry to the handler's first instruction.
 
 QEMU runs with -icount shift=0,sleep=off, so the guest's RDTSC counts emulated instructions
 (host and guest alike) and the figures are identical from run to run. Under Bochs the TSC
