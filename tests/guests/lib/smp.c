@@ -43,6 +43,12 @@ int smp_x2(void) { return want_x2; }
 
 int smp_init(int x2)
 {
+	/* Keel has no PIT to calibrate against: without its TSC leaf every timeout would be wrong
+	 * (or the calibration would spin for minutes), so end here with a clear failure. */
+	if (cpu_is_keel() && !keel_freqs(NULL, NULL) && !cmd_num("tsc_khz", 0)) {
+		fail("Keel's CPUID leaf 0x40000010 (TSC kHz) is missing: no time base for timeouts");
+		finish();
+	}
 	tsc_khz(); /* calibrate once, on the BSP, before any AP uses the timeouts */
 	if (x2) {
 		if (!apic_use_x2apic())

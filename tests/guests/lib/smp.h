@@ -40,7 +40,8 @@ extern volatile u32 smp_online_total; /* arrivals in C on all APs, cumulative */
 /* What an AP runs after coming online (default smp_idle); a return parks it (cli; hlt). */
 extern void (*volatile smp_ap_entry)(int cpu);
 
-/* Copy the trampoline, load the BSP's APIC mode (x2 = 1: x2APIC, APs follow on arrival;
+/* Under Keel without CPUID leaf 0x40000010 (and no tsc_khz=): FAIL and exit. Otherwise:
+ * copy the trampoline, load the BSP's APIC mode (x2 = 1: x2APIC, APs follow on arrival;
  * returns 0 if CPUID lacks x2APIC), SW-enable the BSP's APIC with a spurious handler, and
  * calibrate the TSC (tsc_khz) for the timeouts. Returns 1 on success. */
 int smp_init(int x2);
