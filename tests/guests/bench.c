@@ -11,9 +11,10 @@
  * Local APIC cases, only with the option `apic` (after the ones above; vectors 0x40/0x41, bare
  * assembly handlers, PIC masked):
  *   apic_read  : 1: xor %eax,%eax; mov 0xFEE00080,%eax; dec %edi; jnz 1b  (xAPIC TPR read)
- *   self_ipi   : 1: movl $0x40040,0xFEE00300; dec %edi; jnz 1b  with IF=1: a fixed self IPI
- *                through the xAPIC ICR, taken by `incl hits; movl $0,0xFEE000B0 (EOI); iret`
- *                (per round trip = send + delivery + handler + EOI; hits must equal N)
+ *   self_ipi   : with IF=1, N times: a fixed self IPI through the xAPIC ICR (movl
+ *                $0x40040,0xFEE00300), then wait (bounded) for the handler's flag:
+ *                `movl $1,flag; incl hits; movl $0,0xFEE000B0 (EOI); iret`. Per round trip =
+ *                send + delivery + handler + EOI + 6 loop instructions; hits must equal N
  *   timer_irq  : N times: TSC-deadline timer (one-shot when CPUID.1:ECX[24] = 0) armed 2000
  *                ticks ahead, spin with IF=1; the handler's first instruction is RDTSC.
  *                ticks = sum of (handler RDTSC - deadline): expiry to handler, per interrupt
@@ -75,12 +76,13 @@ static u64 measure(int which, u32 n, int amd)
 #define TIMER_VEC 0x41
 #define TIMER_AHEAD 2000
 
-volatile u32 bench_hits;
+volatile u32 bench_hits, bench_flag;
 volatile u32 bench_tsc_lo, bench_tsc_hi;
 void bench_ipi_isr(void);
 void bench_timer_isr(void);
 __asm__(".text\n"
 	"bench_ipi_isr:\n"
+	"	movl $1, bench_flag\n"
 	"	incl bench_hits\n"
 	"	movl $0, 0xFEE000B0\n" /* EOI */
 	"	iret\n"
@@ -120,8 +122,20 @@ static u64 self_ipi_loop(u32 cnt)
 {
 	cpuid(0, 0);
 	u64 t0 = rdtsc();
-	__asm__ volatile("sti\n1:\n\tmovl %1, 0xFEE00300\n\tdec %%edi\n\tjnz 1b\n\tcli"
-			 : "+D"(cnt) : "i"(APIC_SH_SELF | BENCH_VEC) : "memory");
+	/* each trip waits (bounded) for its own interrupt, so a late delivery is counted in
+	 * full rather than merged with the next IPI */
+	__asm__ volatile("sti\n"
+			 "1:\tmovl %1, 0xFEE00300\n"
+			 "\tmovl $10000000, %%ecx\n"
+			 "2:\tcmpl $0, bench_flag\n"
+			 "\tjne 3f\n"
+			 "\tdec %%ecx\n"
+			 "\tjnz 2b\n"
+			 "3:\tmovl $0, bench_flag\n"
+			 "\tdec %%edi\n"
+			 "\tjnz 1b\n"
+			 "\tcli"
+			 : "+D"(cnt) : "i"(APIC_SH_SELF | BENCH_VEC) : "ecx", "memory", "cc");
 	u64 t1 = rdtsc();
 	cpuid(0, 0);
 	return t1 - t0;
