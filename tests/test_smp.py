@@ -165,9 +165,11 @@ def test_ipis_x2apic(guests, platform):
 # ---- an interrupt pending forever: the other VMs and the shell stay responsive ----
 
 PROMPT = "keel> "
-# Per emulator: boot timeout, seconds the storm guests run (TSC time), per-answer timeout.
+# Per emulator: boot timeout, seconds the storm guests run (guest TSC time: under Bochs that is
+# emulated time, which may run several times faster or slower than the wall clock), per-answer
+# timeout, timeout for the storm VMs' ends.
 STORM = {"qemu": dict(boot=90, secs=20, answer=15, end=120),
-         "bochs": dict(boot=300, secs=8, answer=90, end=600)}
+         "bochs": dict(boot=300, secs=40, answer=90, end=900)}
 
 
 def _send(con, emulator, text):
