@@ -353,7 +353,8 @@ static void segment_forms(void)
 	/* 67: 16-bit addressing in 32-bit code, through the segment based at the APIC page */
 	__asm__ volatile("addr16 movl %%fs:0x30, %%eax" : "=a"(v) : : "memory");
 	check_eq("67 fs: mov eax,moffs16 (64 67 A1) VERSION", v, ver);
-	__asm__ volatile("addr16 movl %%fs:(%%bx,%%si), %0" : "=r"(v) : "b"(0x70u), "S"(0x10u) : "memory");
+	__asm__ volatile("addr16 movl %%fs:(%%bx,%%si), %0"
+			 : "=r"(v) : "b"(0x70u), "S"(0x10u) : "memory");
 	check_eq("67 fs: mov r32,[bx+si] TPR", v, 0x41);
 	__asm__ volatile("addr16 movl %1, %%fs:0x7F(%%di)" : : "D"(1u), "r"(0x32u) : "memory");
 	check_eq("67 fs: mov [di+disp8],r32 TPR", tpr_get(), 0x32);
@@ -426,7 +427,8 @@ static void rex_forms(void)
 			 : "=r"(v) : "r"((u64)APIC_DEFAULT_PHYS), "r"((u64)(APIC_TPR / 8))
 			 : "r11", "r12", "r13", "memory");
 	check_eq("REX.RXB mov r13d,[r11+r12*8] TPR", v, 0x60);
-	__asm__ volatile("movq %0, %%r14; movl $0x52, (%%r14)" : : "r"((u64)TPR_ADDR) : "r14", "memory");
+	__asm__ volatile("movq %0, %%r14; movl $0x52, (%%r14)"
+			 : : "r"((u64)TPR_ADDR) : "r14", "memory");
 	check_eq("REX.B mov [r14],imm32 TPR", tpr_get(), 0x52);
 	__asm__ volatile("movq %0, %%r15; movl $0x0C, %%r8d; orl %%r8d, (%%r15)"
 			 : : "r"((u64)TPR_ADDR) : "r8", "r15", "memory", "cc");

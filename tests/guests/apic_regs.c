@@ -141,9 +141,12 @@ static const struct { u32 off; u32 val; const char *name; } reset_regs[] = {
 	{ APIC_TPR, 0, "TPR" }, { APIC_APR, 0, "APR" }, { APIC_PPR, 0, "PPR" },
 	{ APIC_LDR, 0, "LDR" }, { APIC_DFR, 0xFFFFFFFFu, "DFR" }, { APIC_SVR, 0xFF, "SVR" },
 	{ APIC_ESR, 0, "ESR" }, { APIC_ICR_LO, 0, "ICR low" }, { APIC_ICR_HI, 0, "ICR high" },
-	{ APIC_LVT_CMCI, APIC_LVT_MASKED, "LVT CMCI" }, { APIC_LVT_TIMER, APIC_LVT_MASKED, "LVT timer" },
-	{ APIC_LVT_THERM, APIC_LVT_MASKED, "LVT thermal" }, { APIC_LVT_PMC, APIC_LVT_MASKED, "LVT perf" },
-	{ APIC_LVT_LINT0, APIC_LVT_MASKED, "LVT LINT0" }, { APIC_LVT_LINT1, APIC_LVT_MASKED, "LVT LINT1" },
+	{ APIC_LVT_CMCI, APIC_LVT_MASKED, "LVT CMCI" },
+	{ APIC_LVT_TIMER, APIC_LVT_MASKED, "LVT timer" },
+	{ APIC_LVT_THERM, APIC_LVT_MASKED, "LVT thermal" },
+	{ APIC_LVT_PMC, APIC_LVT_MASKED, "LVT perf" },
+	{ APIC_LVT_LINT0, APIC_LVT_MASKED, "LVT LINT0" },
+	{ APIC_LVT_LINT1, APIC_LVT_MASKED, "LVT LINT1" },
 	{ APIC_LVT_ERROR, APIC_LVT_MASKED, "LVT error" }, { APIC_TMICT, 0, "timer initial count" },
 	{ APIC_TMCCT, 0, "timer current count" }, { APIC_TDCR, 0, "timer divide config" },
 };
@@ -258,8 +261,9 @@ static void xapic_readonly(void)
 	xapic_write(APIC_ISR + 0x20, 0xFFFFFFFFu);
 	xapic_write(APIC_TMR + 0x20, 0xFFFFFFFFu);
 	xapic_write(APIC_IRR + 0x20, 0xFFFFFFFFu);
-	check_eq("ISR/TMR/IRR ignore writes", xapic_read(APIC_ISR + 0x20) | xapic_read(APIC_TMR + 0x20) |
-		 xapic_read(APIC_IRR + 0x20), 0);
+	check_eq("ISR/TMR/IRR ignore writes",
+		 xapic_read(APIC_ISR + 0x20) | xapic_read(APIC_TMR + 0x20) | xapic_read(APIC_IRR + 0x20),
+		 0);
 	xapic_write(APIC_TMCCT, 12345);
 	check_eq("timer current count ignores writes (timer idle)", xapic_read(APIC_TMCCT), 0);
 	if (keel) {
@@ -479,8 +483,10 @@ static void x2apic_regs(void)
 				bad++;
 	check_eq("x2APIC: ISR/TMR/IRR 0x810-0x827 read 0", bad, 0);
 	check("x2APIC: LVT LINT0/LINT1/thermal/perf readable",
-	      !rdmsr_safe(X2APIC_MSR(APIC_LVT_LINT0), &v) && !rdmsr_safe(X2APIC_MSR(APIC_LVT_LINT1), &v) &&
-	      !rdmsr_safe(X2APIC_MSR(APIC_LVT_THERM), &v) && !rdmsr_safe(X2APIC_MSR(APIC_LVT_PMC), &v));
+	      !rdmsr_safe(X2APIC_MSR(APIC_LVT_LINT0), &v) &&
+	      !rdmsr_safe(X2APIC_MSR(APIC_LVT_LINT1), &v) &&
+	      !rdmsr_safe(X2APIC_MSR(APIC_LVT_THERM), &v) &&
+	      !rdmsr_safe(X2APIC_MSR(APIC_LVT_PMC), &v));
 	if (keel)
 		expect_rd(X2APIC_MSR(APIC_LVT_CMCI), APIC_LVT_MASKED, "keel: x2APIC: LVT CMCI");
 
@@ -556,7 +562,8 @@ static void x2apic_regs(void)
 	check_eq("x2APIC: ESR clear again", x2apic_read(APIC_ESR), 0);
 	if (keel) {
 		/* reserved bits of the LVT and SVR in x2APIC mode (KVM masks, Intel #GPs) */
-		expect_gp_wr(X2APIC_MSR(APIC_LVT_TIMER), APIC_LVT_MASKED | (1u << 20), "(keel: LVT bit 20)");
+		expect_gp_wr(X2APIC_MSR(APIC_LVT_TIMER), APIC_LVT_MASKED | (1u << 20),
+			     "(keel: LVT bit 20)");
 		expect_gp_wr(X2APIC_MSR(APIC_SVR), (1u << 20) | 0xFF, "(keel: SVR bit 20)");
 	}
 }

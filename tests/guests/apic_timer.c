@@ -10,8 +10,9 @@
  *    once, the MSR reads 0 after expiry; ignored / reads 0 outside TSC-deadline mode
  *  - HLT with IF=1 sleeps until the timer interrupt
  * Intervals are 5-20 ms; an interrupt that comes late is retried (up to 12 tries, each printed),
- * since an emulator on a busy host delivers it late; one that comes early fails at once. Options: ms=<n> (one-shot interval),
- * x2apic (everything through the x2APIC MSRs; FAIL without x2APIC). */
+ * since an emulator on a busy host delivers it late; one that comes early fails at once.
+ * Options: ms=<n> (one-shot interval), x2apic (everything through the x2APIC MSRs; FAIL
+ * without x2APIC). */
 #include "apic.h"
 
 const char guest_name[] = GUEST_NAME;
