@@ -191,7 +191,8 @@ static void dividers(void)
 /* ------------------------------------------------------------------ masked */
 static void masked(void)
 {
-	u32 ms = 5, div = 1, count = ms_to_count(ms, div);
+	/* 40 ms: a busy host may stall the vCPU for several ms between two instructions */
+	u32 ms = 40, div = 1, count = ms_to_count(ms, div);
 	u64 want = count_to_tsc(count, div);
 	ticks = 0;
 	apic_write(APIC_TDCR, tdcr_of[0]);
@@ -263,9 +264,9 @@ static void tsc_deadline(void)
 		       (unsigned long long)after);
 	/* writing 0 disarms */
 	ticks = 0;
-	wrmsr(MSR_TSC_DEADLINE, rdtsc() + ms_to_tsc(2));
+	wrmsr(MSR_TSC_DEADLINE, rdtsc() + ms_to_tsc(20));
 	wrmsr(MSR_TSC_DEADLINE, 0);
-	wait_ticks(1, ms_to_tsc(5));
+	wait_ticks(1, ms_to_tsc(40));
 	check_eq("deadline 0 disarms", ticks, 0);
 	/* a deadline in the past fires at once */
 	ticks = 0;
@@ -274,9 +275,9 @@ static void tsc_deadline(void)
 	check_eq("deadline in the past fires at once", ticks, 1);
 	/* leaving deadline mode disarms */
 	ticks = 0;
-	wrmsr(MSR_TSC_DEADLINE, rdtsc() + ms_to_tsc(2));
-	apic_write(APIC_LVT_TIMER, APIC_TIMER_ONESHOT | VEC_TIMER);
-	wait_ticks(1, ms_to_tsc(5));
+	wrmsr(MSR_TSC_DEADLINE, rdtsc() + ms_to_tsc(20));    /* far enough that a stalled vCPU */
+	apic_write(APIC_LVT_TIMER, APIC_TIMER_ONESHOT | VEC_TIMER); /* switches before it */
+	wait_ticks(1, ms_to_tsc(40));
 	check_eq("switching to one-shot disarms the deadline", ticks, 0);
 	timer_stop();
 }
