@@ -9,8 +9,7 @@
 #include "kernel/percpu.h"
 #include "drivers/timer.h"
 
-#define TIMER_MIN_US    20              /* no guest timer fires sooner than this after arming:
-                                         * a 1-tick periodic timer must not own the CPU */
+#define TIMER_MIN_US    20              /* the shortest period of a periodic guest timer */
 
 
 
@@ -150,7 +149,10 @@ void intr_timer_check(struct vcpu *v)
         if (p < d)
             d = p;
     }
-    if (d != UINT64_MAX) {
+    /* A periodic timer re-arms itself without an exit: a tiny period must not own the CPU.
+     * One-shot and TSC-deadline timers need a register write (an exit) per expiry. */
+    if (d != UINT64_MAX &&
+        (v->lapic.lvt[LVT_TIMER] & APIC_TIMER_MODE_MASK) == APIC_TIMER_PERIODIC) {
         uint64_t min = now + tsc_hz / 1000000 * TIMER_MIN_US;
         if (d < min)
             d = min;
