@@ -157,10 +157,9 @@ void intr_timer_check(struct vcpu *v)
         if (d < min)
             d = min;
     }
-    if (d != v->host_deadline) {
-        v->host_deadline = d;
+    v->host_deadline = d;
+    if (d != this_cpu()->guest_deadline)    /* the timer interrupt may have cleared it */
         host_timer_set_guest_deadline(d);
-    }
 }
 
 void intr_vcpu_stopped(struct vcpu *v)
