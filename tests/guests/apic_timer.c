@@ -89,6 +89,15 @@ static void timer_stop(void)
 	apic_write(APIC_TMICT, 0);
 }
 
+/* A register write timed at its middle: under a hypervisor the write is an exit of its own,
+ * and the timer starts somewhere inside it, not before it. */
+static u64 write_timed(u32 reg, u32 val)
+{
+	u64 a = rdtsc();
+	apic_write(reg, val);
+	return a + (rdtsc() - a) / 2;
+}
+
 /* ------------------------------------------------------------------ one-shot */
 static void oneshot(u32 ms)
 {
@@ -99,8 +108,7 @@ static void oneshot(u32 ms)
 		ticks = 0;
 		apic_write(APIC_TDCR, tdcr_of[2]);
 		apic_write(APIC_LVT_TIMER, APIC_TIMER_ONESHOT | VEC_TIMER);
-		u64 t0 = rdtsc();
-		apic_write(APIC_TMICT, count);
+		u64 t0 = write_timed(APIC_TMICT, count);
 		u32 ccr = apic_read(APIC_TMCCT);
 		if (i == 0)
 			check("one-shot: CCR counting from ICR right after arming",
@@ -133,8 +141,7 @@ static void periodic(void)
 		ticks = 0;
 		apic_write(APIC_TDCR, tdcr_of[0]);
 		apic_write(APIC_LVT_TIMER, APIC_TIMER_PERIODIC | VEC_TIMER);
-		u64 t0 = rdtsc();
-		apic_write(APIC_TMICT, count);
+		u64 t0 = write_timed(APIC_TMICT, count);
 		wait_ticks(4, period * 12);
 		u32 n = ticks;
 		apic_write(APIC_TMICT, 0); /* stops the timer */
@@ -168,12 +175,16 @@ static void dividers(void)
 		for (int i = 0; i < TRIES && !good; i++) {
 			apic_write(APIC_TDCR, tdcr_of[k]);
 			apic_write(APIC_TMICT, 0xFFFFFFFFu);
-			u64 t0 = rdtsc();
+			/* Each CCR sample is timed at the middle of its read, which under a
+			 * hypervisor costs an exit: a read's own duration must not count. */
+			u64 a0 = rdtsc();
 			u32 c0 = apic_read(APIC_TMCCT);
+			u64 t0 = a0 + (rdtsc() - a0) / 2;
 			while (rdtsc() - t0 < ms_to_tsc(ms))
 				cpu_relax();
+			u64 a1 = rdtsc();
 			u32 c1 = apic_read(APIC_TMCCT);
-			u64 t1 = rdtsc();
+			u64 t1 = a1 + (rdtsc() - a1) / 2;
 			u64 want = udiv64((t1 - t0) * bus_k, div, NULL);
 			want = udiv64(want, tsc_k, NULL);
 			u64 got = (u64)(c0 - c1);
@@ -292,11 +303,10 @@ static void hlt_wakeup(void)
 		ticks = 0;
 		apic_write(APIC_TDCR, tdcr_of[1]);
 		apic_write(APIC_LVT_TIMER, APIC_TIMER_ONESHOT | VEC_TIMER);
-		u64 t0 = rdtsc();
-		apic_write(APIC_TMICT, count);
+		u64 t0 = write_timed(APIC_TMICT, count);
 		sti_hlt(); /* the timer interrupt ends the HLT */
 		cli();
-		u64 t1 = rdtsc();
+		u64 t1 = tick_tsc[0];
 		if (!ticks) {
 			fail("HLT returned without the timer interrupt");
 			break;
