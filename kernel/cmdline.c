@@ -218,6 +218,10 @@ static int guest_word(struct guest_cfg *cfg, const char *w, size_t n, char *err,
         copy_val(cfg->module_of, sizeof cfg->module_of, v, vn);
         return 0;
     }
+    if (n == 11 && !memcmp(w, "strict_mmio", 11)) {
+        cfg->strict_mmio = true;
+        return 0;
+    }
     if (is_opt(w, n, "cpus", &v, &vn))
         return set_cpus(cfg, v, vn, err, errlen);
     if (is_opt(w, n, "mem", &v, &vn))
@@ -236,6 +240,7 @@ int cmdline_parse_guest(const char *s, struct guest_cfg *cfg, char *err, size_t 
     cfg->cpus = 1;
     cfg->mem = GUEST_MEM_DEFAULT;
     cfg->module_of[0] = 0;
+    cfg->strict_mmio = false;
     cfg->args[0] = 0;
     for (bool first = true; s && (n = next_word(s, &pos, &w)) != 0; first = false) {
         if (first && looks_like_path(w, n)) {

@@ -38,11 +38,12 @@ struct guest_cfg {
     unsigned cpus;
     uint64_t mem;
     char module_of[GUEST_NAME_MAX];   /* "" unless module_of= was given */
+    bool strict_mmio;                 /* an access to nothing stops the VM (else all-ones) */
     char args[GUEST_ARGS_MAX];
 };
 
 /* Parses a module's command line s (may be NULL) into cfg: name=, cpus=,
- * mem=, module_of=; the remaining words, joined by single spaces, go to args
+ * mem=, module_of=, strict_mmio; the remaining words, joined by single spaces, go to args
  * (the caller adds the "<name> " prefix the guest sees). cfg->name must hold
  * the caller's default name on entry; it is replaced by name=, or else by the
  * file name (no directory/extension) when the first word looks like a path

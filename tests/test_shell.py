@@ -365,7 +365,7 @@ def test_gpa(sh):
     assert re.fullmatch(r"vm hello gpa 0x100000 -> hpa 0x[0-9a-f]+: (4K|2M|1G) page \(level \d\), "
                         r"rwx, WB, leaf 0x[0-9a-f]+, region RAM 0-0x1000000", out), out
     out = sh.cmd("gpa hello 0x10000000")
-    assert out == "vm hello gpa 0x10000000: not mapped (no region: an access stops the VM)"
+    assert out == "vm hello gpa 0x10000000: not mapped (no region: reads all-ones)"
     assert "not mapped" in sh.cmd("gpa hello 0xffffffffffffffff")
     assert "not a number" in sh.error("gpa hello 1M")
 

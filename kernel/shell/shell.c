@@ -50,6 +50,7 @@ static const struct shell_cmd commands[] = {
     { "vlapic",         "<vm> <vcpu>",            "a vCPU's virtual local APIC", cmd_vlapic },
     { "vioapic",        "<vm>",                   "a VM's virtual I/O APIC: pins in use", cmd_vioapic },
     { "ports",          "<vm>",                   "ports a VM used that no device answers", cmd_ports },
+    { "holes",          "<vm>",                   "guest-physical pages a VM used where nothing is", cmd_holes },
     { "cpuid",          "<leaf> [<sub>]",         "host CPUID on CPU 0", cmd_cpuid },
     { "rdmsr",          "[-p <cpu>] <msr>",       "read a host MSR (on CPU 0 or <cpu>)", cmd_rdmsr },
     { "wrmsr",          "[-p <cpu>] <msr> <val>", "write a host MSR (on CPU 0 or <cpu>)", cmd_wrmsr },

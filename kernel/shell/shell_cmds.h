@@ -41,6 +41,7 @@ void cmd_gpa(int argc, char **argv);
 void cmd_vlapic(int argc, char **argv);
 void cmd_vioapic(int argc, char **argv);
 void cmd_ports(int argc, char **argv);
+void cmd_holes(int argc, char **argv);
 void cmd_pause(int argc, char **argv);
 void cmd_resume(int argc, char **argv);
 void cmd_reset(int argc, char **argv);

@@ -99,6 +99,23 @@ void cmd_vioapic(int argc, char **argv)
     }
 }
 
+/* ---- memory nothing answers ---- */
+
+void cmd_holes(int argc, char **argv)
+{
+    struct vm *vm = sh_arg_vm(argv[1]);
+    if (!vm)
+        return;
+    struct hole_log h;
+    uint64_t f = spin_lock_irqsave(&vm->holes.lock);
+    h = vm->holes;
+    spin_unlock_irqrestore(&vm->holes.lock, f);
+    kprintf("vm %s: %lu accesses (%lu writes) to memory with no device%s\n", vm->name, h.total,
+            h.writes, vm->cfg.strict_mmio ? " (strict_mmio: they stop the VM)" : "");
+    for (unsigned i = 0; i < h.n; i++)
+        kprintf("  page %#lx\n", h.first[i]);
+}
+
 /* ---- ports nothing answers ---- */
 
 void cmd_ports(int argc, char **argv)

@@ -292,7 +292,8 @@ void cmd_gpa(int argc, char **argv)
         ksnprintf(region, sizeof region, "region %s %#lx-%#lx", kind_name(r->kind), r->base,
                   r->base + r->size);
     else
-        ksnprintf(region, sizeof region, "no region: an access stops the VM");
+        ksnprintf(region, sizeof region, "%s", vm->cfg.strict_mmio ?
+                  "no region: an access stops the VM" : "no region: reads all-ones");
     uint64_t hpa, leaf;
     int level;
     if (gpa >= (1ul << 48) || !gpa_walk(&vm->mem, gpa, &hpa, &leaf, &level)) {

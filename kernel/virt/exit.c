@@ -50,13 +50,16 @@ int exit_hypercall(struct vcpu *v)
     return EXIT_NEXT;
 }
 
+/* Devices and the empty bus alike: the instruction is emulated (kernel/virt/mmio.c), which also
+ * applies strict_mmio. A fetch from outside RAM is stopped here only under strict_mmio. */
 int exit_gpa_fault(struct vcpu *v, uint64_t gpa, unsigned access)
 {
-    if (gpa_find(&v->vm->mem, gpa))
-        return mmio_exit(v, gpa, access);
-    vm_stop(v->vm, "access to unmapped gpa %#lx (%s) at rip=%#lx", gpa, access_name(access),
-            vendor->get_reg(v, VREG_RIP));
-    return EXIT_STOP;
+    if (v->vm->cfg.strict_mmio && !gpa_find(&v->vm->mem, gpa)) {
+        vm_stop(v->vm, "access to unmapped gpa %#lx (%s) at rip=%#lx", gpa, access_name(access),
+                vendor->get_reg(v, VREG_RIP));
+        return EXIT_STOP;
+    }
+    return mmio_exit(v, gpa, access);
 }
 
 int exit_exception(struct vcpu *v, unsigned vector, uint32_t error)

@@ -43,6 +43,7 @@ int vcpu_peek_code(struct vcpu *v, uint8_t *buf, unsigned n);
 int vcpu_insn_length(struct vcpu *v);
 struct vm;
 int mmio_add_apic(struct vm *vm);
+void mmio_count_hole(struct vm *vm, uint64_t gpa, bool write);
 /* kernel/virt/guest_io.c: one port access (size 1, 2, 4); false when the VM has ended. */
 bool guest_port_read(struct vcpu *v, uint16_t port, unsigned size, uint32_t *val);
 bool guest_port_write(struct vcpu *v, uint16_t port, unsigned size, uint32_t val);

@@ -94,10 +94,17 @@ static int phys_access(struct mmio_ctx *c, uint64_t gpa, void *buf, unsigned len
         if (ok)
             return EMUL_OK;
     }
-    vm_stop(vm, "access to unmapped gpa %#lx (%s) at rip=%#lx", gpa, write ? "write" : "read",
-            c->st.rip);
-    c->stopped = true;
-    return EMUL_UNHANDLED;
+    if (vm->cfg.strict_mmio) {
+        vm_stop(vm, "access to unmapped gpa %#lx (%s) at rip=%#lx", gpa, write ? "write" : "read",
+                c->st.rip);
+        c->stopped = true;
+        return EMUL_UNHANDLED;
+    }
+    /* Nothing answers: an empty bus reads all-ones and drops writes. */
+    mmio_count_hole(vm, gpa, write);
+    if (!write)
+        memset(buf, 0xFF, len);
+    return EMUL_OK;
 }
 
 /* A linear access of up to 8 bytes, split where it crosses a page. */
@@ -143,11 +150,14 @@ static int op_fetch(void *ctx, uint64_t la, void *buf, unsigned len, struct emul
         return r;
     void *p = gpa_host_ptr(&c->v->vm->mem, gpa, first);
     if (!p) {
-        vm_stop(c->v->vm, "instruction fetch from non-RAM gpa %#lx at rip=%#lx", gpa, c->st.rip);
-        c->stopped = true;
-        return EMUL_UNHANDLED;
+        /* Code from an empty bus or a device: the bytes it reads (FF..., which decodes as an
+         * invalid instruction: #UD), or the VM stops when it asked to. */
+        r = phys_access(c, gpa, buf, first, false);
+        if (r != EMUL_OK)
+            return r;
+    } else {
+        memcpy(buf, p, first);
     }
-    memcpy(buf, p, first);
     memset((uint8_t *)buf + first, 0, len - first);
     if (first == len)
         return EMUL_OK;
@@ -283,6 +293,23 @@ int emulate_insn(struct vcpu *v)
     }
 }
 
+
+/* The first few addresses a VM touched where nothing answers, and how often (`holes` in the
+ * shell). Only this VM's vCPUs write it; a lock keeps the slots consistent. */
+void mmio_count_hole(struct vm *vm, uint64_t gpa, bool write)
+{
+    struct hole_log *h = &vm->holes;
+    uint64_t f = spin_lock_irqsave(&h->lock);
+    h->total++;
+    unsigned i;
+    for (i = 0; i < h->n && h->first[i] != (gpa & ~0xFFFul); i++)
+        ;
+    if (i == h->n && h->n < HOLE_SLOTS)
+        h->first[h->n++] = gpa & ~0xFFFul;
+    if (write)
+        h->writes++;
+    spin_unlock_irqrestore(&h->lock, f);
+}
 
 int mmio_exit(struct vcpu *v, uint64_t gpa, unsigned access)
 {

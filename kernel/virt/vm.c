@@ -132,6 +132,7 @@ static int setup_vm(struct vm *vm, const unsigned *cpus, char *err, size_t errle
     if (create_vcpus(vm, cpus, err, errlen) != 0 || guest_load(vm, err, errlen) != 0)
         return -1;
     platform_init(vm);
+    vm->holes = (struct hole_log){ .lock = SPINLOCK_INIT };
     for (unsigned i = 0; i < vm->nvcpus; i++)
         if (vendor->vcpu_init(vm->vcpus[i]) != 0) {
             ksnprintf(err, errlen, "%s could not set up vcpu %u", vendor->name, i);

@@ -23,6 +23,15 @@ enum vm_state {
     VM_ENDED,           /* exited with a status or stopped; see status/reason */
 };
 
+/* Accesses to guest-physical memory where nothing answers (kernel/virt/mmio.c). */
+#define HOLE_SLOTS 8
+struct hole_log {
+    spinlock_t lock;
+    unsigned n;
+    uint64_t first[HOLE_SLOTS];     /* page addresses, in the order first touched */
+    uint64_t total, writes;
+};
+
 struct vm {
     unsigned id;                    /* slot index; pmm owner is id + 1 */
     char name[GUEST_NAME_MAX];
@@ -41,6 +50,7 @@ struct vm {
     uint64_t ram_hpa, ram_size;
     struct vuart uart;
     struct platform platform;
+    struct hole_log holes;
 
     bool emul_warned;               /* the emulator's one warning for this VM was printed */
     bool exited;                    /* ended through the debug-exit port or a clean halt */

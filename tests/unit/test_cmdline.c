@@ -126,6 +126,7 @@ static void test_guest_defaults(void)
     CHECK_EQ_U64(c.cpus, 1);
     CHECK_EQ_U64(c.mem, 16ull << 20);
     CHECK_EQ_STR(c.module_of, "");
+    CHECK_EQ_U64(c.strict_mmio, 0);
     CHECK_EQ_STR(c.args, "");
     CHECK_EQ_U64(guest("", &c, err), 0);
     CHECK_EQ_STR(c.args, "");
@@ -162,6 +163,10 @@ static void test_guest_options(void)
     CHECK_EQ_U64(guest("foo=bar name=x a=b", &c, err), 0);
     CHECK_EQ_STR(c.args, "foo=bar a=b");
     CHECK_EQ_STR(c.name, "x");
+    /* strict_mmio is Keel's; strict_mmio=1 or strict_mmiox are the guest's */
+    CHECK_EQ_U64(guest("a strict_mmio b strict_mmio=1 strict_mmiox", &c, err), 0);
+    CHECK_EQ_U64(c.strict_mmio, 1);
+    CHECK_EQ_STR(c.args, "a b strict_mmio=1 strict_mmiox");
 }
 
 static void test_guest_path(void)
