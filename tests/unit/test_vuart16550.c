@@ -179,11 +179,29 @@ static void test_priorities_and_loopback(void)
     CHECK_EQ_U64(rd(U16550_RBR), 2);
 }
 
+/* What Linux's 8250 autoconfig() probes: scratch, IER, the loopback MSR check, FIFO type. */
+static void test_linux_autoconfig(void)
+{
+    vuart16550_reset(&U);
+    wr(U16550_IER, 0);
+    CHECK_EQ_U64(rd(U16550_IER) & 0x0F, 0);
+    wr(U16550_IER, 0x0F);
+    CHECK_EQ_U64(rd(U16550_IER) & 0x0F, 0x0F);
+    wr(U16550_IER, 0);
+    wr(U16550_MCR, MCR_LOOP | 0x0A);                 /* RTS, OUT2 */
+    CHECK_EQ_U64(rd(U16550_MSR) & 0xF0, 0x90);       /* CTS, DCD */
+    wr(U16550_MCR, 0);
+    wr(U16550_IIR, 0xE7);                            /* FIFO on, clear, trigger 14 */
+    CHECK_EQ_U64(rd(U16550_IIR) >> 6, 3);            /* 16550A */
+    CHECK_EQ_U64(rd(U16550_IIR) & 0x20, 0);          /* not a 16750's 64-byte FIFO */
+}
+
 int main(void)
 {
     RUN(test_reset_and_dlab);
     RUN(test_transmit_and_thre);
     RUN(test_receive_fifo);
     RUN(test_priorities_and_loopback);
+    RUN(test_linux_autoconfig);
     return check_summary("vuart16550");
 }
