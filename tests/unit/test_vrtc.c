@@ -303,6 +303,10 @@ static void test_alarm(void)
     wr(RTC_MINUTES_ALARM, 0xFF);
     wr(RTC_SECONDS_ALARM, 0x00);
     CHECK_EQ_U64(vrtc_next_event(&R, now), ev + 37 * SEC);     /* 22:14:00 */
+    /* Don't care hours, minute 15, second 0: 22:15:00. */
+    wr(RTC_MINUTES_ALARM, 0x15);
+    CHECK_EQ_U64(vrtc_next_event(&R, now), ev + 97 * SEC);
+    wr(RTC_MINUTES_ALARM, 0xFF);
     /* All don't care: every second. */
     wr(RTC_SECONDS_ALARM, 0xC5);
     CHECK_EQ_U64(vrtc_next_event(&R, now), ev + SEC);

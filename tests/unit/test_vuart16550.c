@@ -138,6 +138,10 @@ static void test_priorities_and_loopback(void)
     CHECK_EQ_U64(U.msr, MSR_DCTS | MSR_DDSR | MSR_DDCD);   /* CTS, DSR, DCD dropped */
     CHECK(!O.irq);                               /* OUT2 forced off in loopback */
     CHECK_EQ_U64(vuart16550_iir(&U), IIR_FIFO_ENABLED | IIR_THRI);   /* ETBEI edge */
+    wr(U16550_MCR, MCR_LOOP | MCR_OUT2);
+    CHECK(!O.irq);                               /* even with OUT2 written as 1 */
+    CHECK(!vuart16550_irq(&U));
+    wr(U16550_MCR, MCR_LOOP);
     wr(U16550_MCR, MCR_LOOP | MCR_RTS | MCR_DTR | MCR_OUT1 | MCR_OUT2);
     CHECK_EQ_U64(rd(U16550_MSR), 0xF0 | MSR_DCTS | MSR_DDSR | MSR_DDCD);
     CHECK_EQ_U64(rd(U16550_MSR), 0xF0);          /* deltas clear on read */
