@@ -19,6 +19,7 @@
 #include "drivers/lapic.h"
 #include "drivers/pic.h"
 #include "drivers/timer.h"
+#include "drivers/wallclock.h"
 #include "drivers/uart.h"
 #include "boot/boot.h"
 
@@ -134,6 +135,7 @@ void kmain(uint32_t magic, uint64_t info)
         add_ghost_cpu();
     lapic_setup_mode(acpi_have_madt ? acpi_madt.lapic_addr : 0, !opts.nox2apic);
     tsc_calibrate(acpi_have_fadt ? acpi_fadt.pm_tmr_blk : 0);
+    wallclock_init();
     smp_boot();
     vm_start_all(bootinfo.mods, bootinfo.nmods);
     if (power_off_when_done && vm_count_running() == 0)

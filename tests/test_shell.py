@@ -27,7 +27,8 @@ VENDOR_LOG = re.compile(r"^(vmx|svm): ")   # diagnostics from other CPUs, never 
 CTRL_RBRACKET = "\x1d"      # the console escape: Ctrl-]
 
 COMMANDS = ["help", "version", "cpus", "vms", "vcpus", "regs", "exits", "trace", "mem",
-            "dump_host_mem", "dump_guest_mem", "gpa", "vlapic", "vioapic", "ports", "cpuid", "rdmsr",
+            "dump_host_mem", "dump_guest_mem", "gpa", "vlapic", "vioapic", "ports", "holes", "cpuid",
+            "rdmsr",
             "wrmsr", "loglevel", "pause", "resume", "reset", "kill", "console", "reboot",
             "poweroff"]
 

@@ -85,9 +85,9 @@ void cmd_vioapic(int argc, char **argv)
             vm->name, io.id >> 24 & 0xF, VIOAPIC_VERSION, VIOAPIC_PINS, io.sent, lines);
     for (unsigned pin = 0; pin < VIOAPIC_PINS; pin++) {
         unsigned long e = io.redtbl[pin];
-        if ((e & IOREDTBL_MASK) && !(io.wire >> pin & 1))
-            continue;               /* masked and idle: the reset state */
-        kprintf("  pin %2u: vector %#04lx %s %s %s %s dest %#lx%s%s%s\n", pin,
+        if ((e & IOREDTBL_MASK) && !(e & IOREDTBL_REMOTE_IRR))
+            continue;               /* masked: nothing comes from it */
+        kprintf("  pin %2u: vector 0x%02lx %s %s %s %s dest %#lx%s%s%s\n", pin,
                 (unsigned long)(e & IOREDTBL_VECTOR_MASK),
                 (const char *[]){ "fixed", "lowest", "smi", "rsvd", "nmi", "init", "rsvd",
                                   "extint" }[(e & IOREDTBL_DM_MASK) >> IOREDTBL_DM_SHIFT],
@@ -95,7 +95,7 @@ void cmd_vioapic(int argc, char **argv)
                 e & IOREDTBL_TRIGGER ? "level" : "edge", e & IOREDTBL_INTPOL ? "low" : "high",
                 e >> IOREDTBL_DEST_SHIFT, e & IOREDTBL_MASK ? " masked" : "",
                 e & IOREDTBL_REMOTE_IRR ? " remote-irr" : "",
-                io.wire >> pin & 1 ? " asserted" : "");
+                io.wire >> pin & 1 ? " wire-high" : "");
     }
 }
 

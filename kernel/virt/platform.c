@@ -6,6 +6,8 @@
 #include "kernel/x86.h"
 #include "kernel/percpu.h"
 #include "drivers/timer.h"
+#include "kernel/dev/vuart.h"
+#include "drivers/wallclock.h"
 
 #define PORT_POST       0x80
 #define IRQ_PIT         0
@@ -41,7 +43,9 @@ static bool set_line(struct platform *p, unsigned irq, bool level, struct vioapi
     else
         p->lines &= (uint16_t)~(1u << irq);
     vpic_set_irq(&p->pic, irq, level);
-    vioapic_set_irq(&p->ioapic, irq == IRQ_PIT ? IOAPIC_PIN_PIT : irq, level, o);
+    /* The SCI is active low at the IOAPIC (the MADT's override): its wire idles high. */
+    bool wire = irq == SCI_IRQ ? !level : level;
+    vioapic_set_irq(&p->ioapic, irq == IRQ_PIT ? IOAPIC_PIN_PIT : irq, wire, o);
     return vpic_intr(&p->pic);
 }
 
@@ -101,6 +105,17 @@ uint64_t platform_timers(struct vm *vm, uint64_t now)
         set_line(p, IRQ_PIT, false, &o);
     }
     uint64_t next = vpit_next_irq0(&p->pit, now);
+    bool rtc = vrtc_tick(&p->rtc, now), sci = vpm_tick(&p->pm, now);
+    if (rtc != !!(p->lines >> RTC_IRQ & 1))
+        set_line(p, RTC_IRQ, rtc, &o);
+    if (sci != !!(p->lines >> SCI_IRQ & 1))
+        set_line(p, SCI_IRQ, sci, &o);
+    uint64_t t = vrtc_next_event(&p->rtc, now);
+    if (t < next)
+        next = t;
+    t = vpm_next_event(&p->pm, now);
+    if (t < next)
+        next = t;
     bool intr = vpic_intr(&p->pic);
     spin_unlock_irqrestore(&p->lock, f);
     send(vm, &o);
@@ -128,64 +143,179 @@ static void count_unhandled(struct platform *p, uint16_t port, bool write)
     p->unhandled_other++;
 }
 
-/* One byte-wide port. Devices on the ISA bus are 8 bits wide: wider accesses are split. */
-static uint8_t read8(struct vcpu *v, struct platform *p, uint16_t port, uint64_t now)
+/* What one port access did, for after the lock is dropped. */
+struct io {
+    struct vioapic_out o;
+    bool poke;                  /* a timer or the PIC's output may have changed: tell vCPU 0 */
+    bool poweroff, reset;
+    int tx;                     /* a byte COM1 transmitted, or -1 */
+};
+
+/* A device drove one of its lines: the PIC and IOAPIC follow. */
+static void drive(struct platform *p, unsigned irq, bool level, struct io *io)
 {
+    if (level != !!(p->lines >> irq & 1)) {
+        set_line(p, irq, level, &io->o);
+        io->poke = true;
+    }
+}
+
+#define PORT_RESET      0xCF9       /* reset control: RST_CPU (bit 2) resets the VM */
+#define RESET_RST_CPU   0x04
+#define PORT_FWCFG_LAST 0x511
+
+/* Devices that take whole accesses (the PCI window, fw_cfg, the PM block); true if claimed. */
+static bool wide_read(struct platform *p, uint16_t port, unsigned size, uint32_t *val,
+                      uint64_t now)
+{
+    if (port >= PCI_CONFIG_ADDRESS && port <= PCI_CONFIG_DATA + 3)
+        *val = vpci_read(&p->pci, port, size);
+    else if (port >= FW_CFG_PORT_SEL && port <= PORT_FWCFG_LAST)
+        *val = vfwcfg_read(&p->fwcfg, port, size);
+    else if (port >= PM_BASE && port < PM_BASE + VPM_BLOCK_LEN)
+        *val = vpm_read(&p->pm, port - PM_BASE, size, now);
+    else
+        return false;
+    return true;
+}
+
+static bool wide_write(struct platform *p, uint16_t port, unsigned size, uint32_t val,
+                       uint64_t now, struct io *io)
+{
+    if (port >= PCI_CONFIG_ADDRESS && port <= PCI_CONFIG_DATA + 3) {
+        vpci_write(&p->pci, port, size, val);
+    } else if (port >= FW_CFG_PORT_SEL && port <= PORT_FWCFG_LAST) {
+        vfwcfg_write(&p->fwcfg, port, size, val);
+    } else if (port >= PM_BASE && port < PM_BASE + VPM_BLOCK_LEN) {
+        struct vpm_out po = { 0 };
+        vpm_write(&p->pm, port - PM_BASE, size, val, now, &po);
+        drive(p, SCI_IRQ, po.sci, io);
+        io->poweroff |= po.poweroff;
+        io->poke = true;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* One byte-wide port. Devices on the ISA bus are 8 bits wide: wider accesses are split. */
+static uint8_t read8(struct platform *p, uint16_t port, uint64_t now, struct io *io)
+{
+    if (port - VUART_BASE < VUART_PORTS) {
+        struct vuart16550_out uo = { 0 };
+        uint8_t b = vuart16550_read(&p->uart, port - VUART_BASE, &uo);
+        drive(p, VUART_IRQ, uo.irq, io);
+        return b;
+    }
     if (vpic_port(port))
         return vpic_read(&p->pic, port);
     if (vpit_port(port))
         return vpit_read(&p->pit, port, now);
+    if (port == RTC_PORT_INDEX || port == RTC_PORT_DATA) {
+        struct vrtc_out ro = { 0 };
+        uint8_t b = vrtc_read(&p->rtc, port, now, &ro);
+        drive(p, RTC_IRQ, ro.irq, io);
+        io->poke |= ro.timer_changed;
+        return b;
+    }
     if (port == PORT_POST)
         return p->post;
+    if (port == PORT_RESET)
+        return 0;
     count_unhandled(p, port, false);
     return 0xFF;                        /* nothing there: the bus floats high */
 }
 
-/* Returns true when the write may have changed a device's timer or interrupt output. */
-static bool write8(struct vcpu *v, struct platform *p, uint16_t port, uint8_t val, uint64_t now)
+static void write8(struct platform *p, uint16_t port, uint8_t val, uint64_t now, struct io *io)
 {
-    if (vpic_port(port)) {
+    if (port - VUART_BASE < VUART_PORTS) {
+        struct vuart16550_out uo = { 0 };
+        vuart16550_write(&p->uart, port - VUART_BASE, val, &uo);
+        drive(p, VUART_IRQ, uo.irq, io);
+        if (uo.tx_valid)
+            io->tx = uo.tx;
+    } else if (vpic_port(port)) {
         vpic_write(&p->pic, port, val);
-        return true;
-    }
-    if (vpit_port(port)) {
+        io->poke = true;
+    } else if (vpit_port(port)) {
         vpit_write(&p->pit, port, val, now);
-        return true;
-    }
-    if (port == PORT_POST) {
+        io->poke = true;
+    } else if (port == RTC_PORT_INDEX || port == RTC_PORT_DATA) {
+        struct vrtc_out ro = { 0 };
+        vrtc_write(&p->rtc, port, val, now, &ro);
+        drive(p, RTC_IRQ, ro.irq, io);
+        io->poke |= ro.timer_changed;
+    } else if (port == PORT_POST) {
         p->post = val;
         p->post_seen = true;
+    } else if (port == PORT_RESET) {
+        io->reset |= val & RESET_RST_CPU;
+    } else {
+        count_unhandled(p, port, true);
+    }
+}
+
+/* After the lock: messages, vCPU 0, the console, and the ends of the VM. False: it ended. */
+static bool io_done(struct vcpu *v, struct io *io)
+{
+    struct vm *vm = v->vm;
+    send(vm, &io->o);
+    if (io->poke)
+        poke_vcpu0(vm);
+    if (io->tx >= 0)
+        vuart_put(vm, (uint8_t)io->tx);
+    if (io->poweroff) {
+        vm_exit(vm, 0, " (ACPI S5)");
         return false;
     }
-    count_unhandled(p, port, true);
-    return false;
+    if (io->reset) {
+        vm_guest_reset(v);
+        return false;
+    }
+    return true;
 }
 
 bool platform_port_read(struct vcpu *v, uint16_t port, unsigned size, uint32_t *val)
 {
     struct platform *p = pf(v->vm);
+    struct io io = { .tx = -1 };
     uint64_t now = rdtsc();
     uint32_t r = 0;
     uint64_t f = spin_lock_irqsave(&p->lock);
-    for (unsigned i = 0; i < size; i++)
-        r |= (uint32_t)read8(v, p, (uint16_t)(port + i), now) << (8 * i);
+    if (!wide_read(p, port, size, &r, now))
+        for (unsigned i = 0; i < size; i++)
+            r |= (uint32_t)read8(p, (uint16_t)(port + i), now, &io) << (8 * i);
     spin_unlock_irqrestore(&p->lock, f);
     *val = r;
-    return true;
+    return io_done(v, &io);
 }
 
 bool platform_port_write(struct vcpu *v, uint16_t port, unsigned size, uint32_t val)
 {
     struct platform *p = pf(v->vm);
+    struct io io = { .tx = -1 };
     uint64_t now = rdtsc();
-    bool changed = false;
     uint64_t f = spin_lock_irqsave(&p->lock);
-    for (unsigned i = 0; i < size; i++)
-        changed |= write8(v, p, (uint16_t)(port + i), (uint8_t)(val >> (8 * i)), now);
+    if (!wide_write(p, port, size, val, now, &io))
+        for (unsigned i = 0; i < size; i++)
+            write8(p, (uint16_t)(port + i), (uint8_t)(val >> (8 * i)), now, &io);
     spin_unlock_irqrestore(&p->lock, f);
-    if (changed)
-        poke_vcpu0(v->vm);
-    return true;
+    return io_done(v, &io);
+}
+
+bool platform_uart_input(struct vm *vm, uint8_t c)
+{
+    struct platform *p = pf(vm);
+    struct io io = { .tx = -1 };
+    struct vuart16550_out uo = { 0 };
+    uint64_t f = spin_lock_irqsave(&p->lock);
+    bool ok = vuart16550_rx_push(&p->uart, c, &uo);
+    drive(p, VUART_IRQ, uo.irq, &io);
+    spin_unlock_irqrestore(&p->lock, f);
+    send(vm, &io.o);
+    if (io.poke)
+        poke_vcpu0(vm);
+    return ok;
 }
 
 /* ---- the IOAPIC's page ---- */
@@ -218,8 +348,17 @@ void platform_init(struct vm *vm)
     *p = (struct platform){ .lock = SPINLOCK_INIT };
     vioapic_reset(&p->ioapic, (uint8_t)vm->nvcpus);     /* the MADT gives it the next ID */
     vpic_reset(&p->pic);
+    uint64_t now = rdtsc();
     struct vpit_clock clk = { .tsc_hz = tsc_hz };
-    vpit_reset(&p->pit, &clk, rdtsc());
+    vpit_reset(&p->pit, &clk, now);
+    struct vrtc_config rc = { .tsc_hz = tsc_hz, .unix_time = wallclock_unix(now), .ram_below_4g = vm->ram_size };
+    vrtc_reset(&p->rtc, &rc, now);
+    vpm_reset(&p->pm, tsc_hz, now);
+    vuart16550_reset(&p->uart);
+    vpci_reset(&p->pci);
+    vfwcfg_reset(&p->fwcfg, (uint16_t)vm->nvcpus, vm->ram_size);
+    struct vioapic_out o;
+    vioapic_set_irq(&p->ioapic, SCI_IRQ, true, &o);     /* the idle level of an active-low line */
 }
 
 int platform_map(struct vm *vm)

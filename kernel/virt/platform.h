@@ -10,6 +10,15 @@
 #include "kernel/dev/vioapic.h"
 #include "kernel/dev/vpic.h"
 #include "kernel/dev/vpit.h"
+#include "kernel/dev/vrtc.h"
+#include "kernel/dev/vpmtimer.h"
+#include "kernel/dev/vuart16550.h"
+#include "kernel/dev/vpci.h"
+#include "kernel/dev/vfwcfg.h"
+
+#define PM_BASE         0x600       /* the ACPI PM block (FADT): EVT +0, CNT +4, TMR +8 */
+#define SCI_IRQ         9
+#define RTC_IRQ         8
 
 #define PLATFORM_PORT_SLOTS 16      /* distinct unemulated ports counted per VM */
 
@@ -23,6 +32,11 @@ struct platform {
     struct vioapic ioapic;
     struct vpic pic;
     struct vpit pit;
+    struct vrtc rtc;
+    struct vpm pm;
+    struct vuart16550 uart;
+    struct vpci pci;
+    struct vfwcfg fwcfg;
     uint16_t lines;                 /* ISA IRQ lines the devices hold high */
     bool post_seen;
     uint8_t post;                   /* last value written to port 0x80 */
@@ -45,6 +59,8 @@ void platform_eoi(struct vm *vm, uint8_t vector);
 /* vCPU 0: the PIC's INTR through LINT0 (ExtINT). True if it is asserted and LINT0 passes it;
  * with take, the INTA cycle is run and *vector is what the PIC answers. */
 bool platform_extint(struct vcpu *v, bool take, uint8_t *vector);
+/* Typed input for COM1 (the shell's `console`); false when its receive FIFO is full. */
+bool platform_uart_input(struct vm *vm, uint8_t c);
 /* vCPU 0: run the device timers to `now`; returns the TSC of the next device event. */
 uint64_t platform_timers(struct vm *vm, uint64_t now);
 

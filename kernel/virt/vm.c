@@ -327,6 +327,7 @@ void vm_cpu_run(void)
     v->state = VCPU_STOPPED;
     pc->vcpu = 0;
     cpu_taken[pc->id] = false;
+    vm_vcpu_left(v);
 }
 
 /* Marks the VM ended once; the caller prints why. False if it had already ended. */

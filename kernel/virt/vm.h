@@ -53,6 +53,8 @@ struct vm {
     struct hole_log holes;
 
     bool emul_warned;               /* the emulator's one warning for this VM was printed */
+    volatile bool guest_reset;      /* the guest asked for a reset: vCPUs are leaving */
+    unsigned reset_left;            /* vCPUs still to leave before the reset is done */
     bool exited;                    /* ended through the debug-exit port or a clean halt */
     int status;                     /* exit status; -1 when stopped for a fault */
     char reason[112];               /* why it stopped, for `vms` */
@@ -89,5 +91,7 @@ int vm_resume(struct vm *vm, char *err, size_t errlen);
 int vm_kill(struct vm *vm, char *err, size_t errlen);
 int vm_reset(struct vm *vm, char *err, size_t errlen);
 void vm_ctl_poll(void);     /* CPU 0, from the shell: carries on a pending reset */
+void vm_guest_reset(struct vcpu *v);    /* the guest reset the machine (port 0xCF9) */
+void vm_vcpu_left(struct vcpu *v);      /* v's loop ended; the last one out finishes a reset */
 
 #endif

@@ -232,6 +232,38 @@ static int reset_finish(struct vm *vm, char *err, size_t errlen)
     return 0;
 }
 
+/* The guest reset its machine (port 0xCF9): every vCPU leaves, and the last one out rebuilds the
+ * VM from its image, as `reset` does, on its own CPU. */
+void vm_guest_reset(struct vcpu *v)
+{
+    struct vm *vm = v->vm;
+    if (__atomic_exchange_n(&vm->guest_reset, true, __ATOMIC_SEQ_CST))
+        return;
+    __atomic_store_n(&vm->reset_left, vm->nvcpus, __ATOMIC_SEQ_CST);
+    kprintf("vm %s: reset by the guest\n", vm->name);
+    vuart_flush(vm);
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        vcpu_request(vm->vcpus[i], VCPU_REQ_STOP);
+}
+
+static void reset_failed(struct vm *vm, const char *why, bool broken);
+
+void vm_vcpu_left(struct vcpu *v)
+{
+    struct vm *vm = v->vm;
+    if (!vm->guest_reset || __atomic_sub_fetch(&vm->reset_left, 1, __ATOMIC_SEQ_CST) != 0)
+        return;
+    vm->guest_reset = false;
+    char err[112];
+    uint64_t f = spin_lock_irqsave(&vm->lock);
+    bool running = vm->state == VM_RUNNING || vm->state == VM_PAUSED;
+    if (running)
+        vm->state = VM_ENDED;           /* reset_finish starts it again */
+    spin_unlock_irqrestore(&vm->lock, f);
+    if (running && reset_finish(vm, err, sizeof err) != 0)
+        reset_failed(vm, err, true);
+}
+
 static void reset_failed(struct vm *vm, const char *why, bool broken)
 {
     reset_broken[vm->id] |= broken;
