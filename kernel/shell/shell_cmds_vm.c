@@ -34,7 +34,7 @@ void cmd_vms(int argc, char **argv)
         const char *status = vm->state == VM_ENDED ? vm->reason :
                              vm->state == VM_PAUSED ? "paused from the shell" : "-";
         kprintf("%-16s %-8s %5u %6luM  %s\n", vm->name, vm_state_name(vm), vm->nvcpus,
-                vm->ram_size >> 20, status);
+                vm->cfg.mem >> 20, status);
     }
 }
 
