@@ -8,7 +8,7 @@
 
 #define SDT_HDR_LEN      36
 #define RSDP_V1_LEN      20
-#define RSDP_LEN         36
+#define RSDP_LEN         ACPI_RSDP_LEN
 #define RSDP_REVISION    2          /* ACPI 2.0+: XSDT address and extended checksum */
 #define XSDT_REVISION    1
 #define RSDT_REVISION    1

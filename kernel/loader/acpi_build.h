@@ -11,6 +11,7 @@
  * 0xE0000-0xFFFFF, where OS scanners look for it (ACPI 6.x 5.2.5.1). */
 #define ACPI_BUILD_GPA      0xE0000ull
 #define ACPI_BUILD_MAX      0x20000ull
+#define ACPI_RSDP_LEN       36          /* the RSDP acpi_build writes: revision 2 */
 
 /* SLP_TYP value of \_S5 in the DSDT: writing it with SLP_EN to PM1a_CNT powers the VM off. */
 #define ACPI_BUILD_S5_SLP_TYP 0
