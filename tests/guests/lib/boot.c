@@ -161,6 +161,14 @@ static void parse_mb2(uptr info)
 			}
 			break;
 		}
+		case 14:
+			b->acpi_old = p + 8;
+			b->acpi_old_len = size - 8;
+			break;
+		case 15:
+			b->acpi_new = p + 8;
+			b->acpi_new_len = size - 8;
+			break;
 		default:
 			break;
 		}
@@ -270,6 +278,11 @@ void boot_checks(const char *default_name)
 		else
 			fail("cmdline first word: got '%s' want '%s'", name, want);
 	}
+
+	/* the whole command line, however long (the copy above keeps its first 511 bytes) */
+	if (cmd_get("expect_cmdline_len") && b->cmdline_addr)
+		check_eq("cmdline length", strlen((const char *)b->cmdline_addr),
+			 cmd_num("expect_cmdline_len", 0));
 
 	/* memory */
 	printf("expect_mem=0x%llx (%llu MiB)\n", (unsigned long long)mem, (unsigned long long)(mem >> 20));
