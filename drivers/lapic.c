@@ -134,6 +134,10 @@ void lapic_timer_interrupt(void)
 {
     struct percpu *pc = this_cpu();
     uint64_t now = rdtsc();
+    /* The guest timer is due: the vCPU's loop fires it and gives the next deadline. Keeping a
+     * past deadline would re-arm the one-shot timer at once, forever, before the loop runs. */
+    if (now >= pc->guest_deadline)
+        pc->guest_deadline = UINT64_MAX;
     if (now >= pc->next_tick) {
         pc->ticks++;
         pc->next_tick += pc->tick_period;

@@ -280,6 +280,8 @@ static void svm_set_reg(struct vcpu *v, enum vreg r, uint64_t val)
     case VREG_PAT:      g->g_pat = val; break;
     default:            break;
     }
+    if (r == VREG_RIP || r == VREG_RSP || r == VREG_RFLAGS || r == VREG_CR2)
+        return;                                 /* no consistency check looks at these */
     struct svm_vcpu *s = v->vendor;
     s->bad_state = svm_check_state(s->vmcb);     /* for a VMEXIT_INVALID message */
 }

@@ -1,5 +1,10 @@
 """Exit-cost benchmark: `make bench`. Boots Keel with the bench guest and prints emulated
-instructions per 4-instruction loop iteration around each exiting instruction.
+instructions per 4-instruction loop iteration around each exiting instruction; a second boot
+(2 CPUs) runs the ipi guest in bench_ipi mode: an IPI round trip vCPU 0 -> vCPU 1 -> vCPU 0
+(the AP's handler sends the IPI back), in emulated instructions per round trip.
+The bench guest's local APIC cases (apic_read, x2apic_eoi, self_ipi, timer_irq) follow its
+exit cases in the first boot (module option `apic`); timer_irq is the delay from the programmed
+expiry to the handler's first instruction.
 
 QEMU runs with -icount shift=0,sleep=off, so the guest's RDTSC counts emulated instructions
 (host and guest alike) and the figures are identical from run to run. Under Bochs the TSC
@@ -14,10 +19,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import rig  # noqa: E402
 
 ITERS = 2000
-CASES = ["empty", "cpuid", "hypercall", "rdmsr", "out"]
+IPI_ITERS = 1000
+CASES = ["empty", "cpuid", "hypercall", "rdmsr", "out", "apic_read", "x2apic_eoi", "self_ipi",
+         "timer_irq", "ipi_roundtrip"]
 LABELS = {"empty": "empty loop (no exit)", "cpuid": "CPUID leaf 0",
           "hypercall": "hypercall (VMCALL/VMMCALL)", "rdmsr": "RDMSR 0x3a (emulated)",
-          "out": "OUT to vUART scratch 0x3ff"}
+          "out": "OUT to vUART scratch 0x3ff",
+          "apic_read": "xAPIC MMIO read of TPR (target <= 300)",
+          "x2apic_eoi": "x2APIC EOI write, WRMSR 0x80B (target <= 150)",
+          "self_ipi": "self IPI via xAPIC ICR, handled + EOI (per trip, target <= 400)",
+          "timer_irq": "timer expiry (TSC deadline) to handler entry",
+          "ipi_roundtrip": "IPI round trip vCPU 0 -> 1 -> 0 (per trip)"}
 
 
 def figures(r):
@@ -32,15 +44,19 @@ def main():
     problem = rig.keel_problem(b) or rig.guests_problem(b)
     if problem:
         sys.exit("bench: cannot build: " + problem)
-    mods = [(rig.guest("bench.elf"), "name=bench n=%d" % ITERS)]
-    runs = {
-        "QEMU TCG SVM (icount)": rig.run_qemu(append="poweroff noshell", modules=mods,
-                                              icount=True, timeout=120),
-        "Bochs VMX (skylake-x)": rig.run_bochs(model="corei7_skylake_x", modules=mods,
-                                               timeout=300),
-        "Bochs SVM (ryzen)": rig.run_bochs(model="ryzen", modules=mods, timeout=300),
-    }
-    cols = {name: figures(r) for name, r in runs.items()}
+    mods = [(rig.guest("bench.elf"), "name=bench n=%d apic" % ITERS)]
+    ipi = [(rig.guest("ipi.elf"), "name=ipi cpus=2 bench_ipi n=%d" % IPI_ITERS)]
+    runs = {}
+    for label, mm, cpus in (("", mods, 1), (" ipi", ipi, 2)):
+        runs["QEMU TCG SVM (icount)" + label] = rig.run_qemu(
+            append="poweroff noshell", modules=mm, smp=cpus, icount=True, timeout=120)
+        runs["Bochs VMX (skylake-x)" + label] = rig.run_bochs(
+            model="corei7_skylake_x", cpus=cpus, modules=mm, timeout=300)
+        runs["Bochs SVM (ryzen)" + label] = rig.run_bochs(model="ryzen", cpus=cpus, modules=mm,
+                                                          timeout=300)
+    cols = {}
+    for name, r in runs.items():    # the ipi boot's figures join its platform's column
+        cols.setdefault(name.replace(" ipi", ""), {}).update(figures(r))
     print("\nEmulated instructions per loop iteration (%d iterations, counters on):\n" % ITERS)
     print("| exit | " + " | ".join(cols) + " |")
     print("|---|" + "---|" * len(cols))
@@ -49,7 +65,8 @@ def main():
         print("| %s | %s |" % (LABELS[case], " | ".join(cells)))
     missing = [n for n, c in cols.items() if len(c) != len(CASES)]
     for n in missing:
-        print("\n%s did not report every case:\n%s" % (n, runs[n].describe(30)))
+        for run in (n, n + " ipi"):
+            print("\n%s did not report every case:\n%s" % (run, runs[run].describe(30)))
     return 1 if missing else 0
 
 

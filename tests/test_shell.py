@@ -27,7 +27,7 @@ VENDOR_LOG = re.compile(r"^(vmx|svm): ")   # diagnostics from other CPUs, never 
 CTRL_RBRACKET = "\x1d"      # the console escape: Ctrl-]
 
 COMMANDS = ["help", "version", "cpus", "vms", "vcpus", "regs", "exits", "trace", "mem",
-            "dump_host_mem", "dump_guest_mem", "gpa", "vlapic", "vioapic", "cpuid", "rdmsr",
+            "dump_host_mem", "dump_guest_mem", "gpa", "vlapic", "vioapic", "ports", "cpuid", "rdmsr",
             "wrmsr", "loglevel", "pause", "resume", "reset", "kill", "console", "reboot",
             "poweroff"]
 
@@ -283,8 +283,8 @@ def test_error_paths_are_one_line(sh):
 
 def test_vms(sh):
     out = sh.cmd("vms")
-    assert re.search(r"(?m)^hello\s+running\s+1\s+16M\s+-$", out), out
-    assert re.search(r"(?m)^cnt\s+running\s+1\s+16M\s+-$", out), out
+    assert re.search(r"(?m)^hello\s+running\s+1\s+16M\s+-\s+-$", out), out
+    assert re.search(r"(?m)^cnt\s+running\s+1\s+16M\s+-\s+-$", out), out
 
 
 def test_vcpus(sh):
@@ -370,16 +370,23 @@ def test_gpa(sh):
     assert "not a number" in sh.error("gpa hello 1M")
 
 
-def test_vlapic_shows_registers_vioapic_not_emulated(sh):
+def test_vlapic_vioapic_ports(sh):
     # hello never touches its APIC: the power-on state (SDM vol. 3 11.4.7.1, 11.12.5).
     out = sh.cmd("vlapic hello 0")
     assert "vm hello vcpu 0 vlapic: xAPIC, id 0, base 0xfee00900, svr 0xff (software-disabled)" in out, out
     assert "lvt timer 0x10000 " in out and "dfr 0xffffffff" in out, out
     assert "timer one-shot, initial 0, current 0, divide 0" in out and "not armed" in out, out
     assert "  irr: none" in out and "  isr: none" in out, out
-    assert "no virtual IOAPIC" in sh.cmd("vioapic cnt")
+    # Nobody programmed cnt's IOAPIC: every pin masked and idle, so only the header line.
+    out = sh.cmd("vioapic cnt")
+    assert re.fullmatch(r"vm cnt vioapic: id 1, version 0x20, 24 pins, 0 messages sent, "
+                        r"ISA lines high 0", out), out
+    # The guests poke no port without a device (the UART and 0xf4 are devices).
+    assert sh.cmd("ports hello") == ("vm hello: ports with no device (reads give all-ones, "
+                                     "writes are dropped):\n  none")
     assert "has no vcpu 3" in sh.error("vlapic hello 3")
     assert "no VM named" in sh.error("vioapic nosuch")
+    assert "no VM named" in sh.error("ports nosuch")
 
 
 def test_shell_answers_while_guests_spin_on_every_cpu(sh):
@@ -417,7 +424,7 @@ def test_pause_resume(sh):
         assert sh.cmd("pause %s" % vm) == "vm %s paused" % vm
         out = sh.cmd("vcpus %s" % vm)
         assert re.search(r"(?m)^%s\s+0\s+\d\s+paused\s+\d+$" % vm, out), out
-        assert re.search(r"(?m)^%s\s+paused\s+1\s+16M\s+paused from the shell$" % vm, sh.cmd("vms"))
+        assert re.search(r"(?m)^%s\s+paused\s+1\s+16M\s+-\s+paused from the shell$" % vm, sh.cmd("vms"))
         assert "is paused, not running" in sh.error("pause %s" % vm)
         if vm == "cnt":     # paused: no more lines from it, and the shell still answers
             got = sh.con.expect([r"\[cnt\] count \d+", pexpect.TIMEOUT], timeout=2 * sh.scale)
@@ -443,7 +450,7 @@ def test_kill_and_reset(sh):
         sh.expect(r"vm %s stopped: killed from the shell" % vm)
         sh.expect(re.escape(PROMPT))
         out = sh.cmd("vms")
-        assert re.search(r"(?m)^%s\s+ended\s+1\s+16M\s+killed from the shell$" % vm, out), out
+        assert re.search(r"(?m)^%s\s+ended\s+1\s+16M\s+-\s+killed from the shell$" % vm, out), out
         assert "has already ended" in sh.error("kill %s" % vm)
         assert "has ended" in sh.error("console %s" % vm)
         assert "is ended, not running" in sh.error("pause %s" % vm)
@@ -459,8 +466,8 @@ def test_kill_and_reset(sh):
     sh.expect(r"vm cnt started: 1 vcpu\(s\), 16 MiB")
     sh.expect(r"\[cnt\] count 1\b", 3 * sh.t_cmd)
     out = sh.cmd("vms")
-    assert re.search(r"(?m)^hello\s+running\s+1\s+16M\s+-$", out), out
-    assert re.search(r"(?m)^cnt\s+running\s+1\s+16M\s+-$", out), out
+    assert re.search(r"(?m)^hello\s+running\s+1\s+16M\s+-\s+-$", out), out
+    assert re.search(r"(?m)^cnt\s+running\s+1\s+16M\s+-\s+-$", out), out
     # reset a running VM on the shell's CPU (its vCPU can only stop after the command returns)
     sh.send("reset cnt\r")
     sh.expect(r"vm cnt started: 1 vcpu\(s\), 16 MiB")

@@ -199,14 +199,14 @@ int insn_decode_x(const uint8_t *bytes, unsigned n, enum emul_mode mode, struct 
     bool reg_only = false;
     if (b == 0xc4 || b == 0xc5 || b == 0x62 || b == 0x8f) {
         /* VEX/EVEX/XOP, or LES/LDS/BOUND/POP r/m: 64-bit mode, or ModRM.mod == 11 (which
-         * the legacy forms cannot encode) in 32-bit mode; XOP if the map field is >= 8. */
+         * the legacy forms cannot encode) outside it; XOP if the map field is >= 8. */
         if (c.pos >= c.n)
             return c.pos >= INSN_MAX_LEN ? INSN_ERR_TOO_LONG : INSN_ERR_SHORT;
         uint8_t nx = bytes[c.pos];
         bool esc = b == 0x8f ? (nx & 0x1f) >= 8 : l64 || (nx >> 6) == 3;
         if (esc) {
-            if (mode != EMUL_MODE_PROT32 && !l64)
-                return INSN_ERR_INVALID;    /* not decoded in 16-bit modes (documented) */
+            if (mode == EMUL_MODE_REAL)
+                return INSN_ERR_INVALID;    /* #UD in real mode (and LES/LDS reg is #UD) */
             r = decode_vex(&c, mode, o, x, b, p66);
             return r ? r : (o->len = (uint8_t)c.pos, (int)c.pos);
         }

@@ -380,7 +380,7 @@ static int string_op(struct em *e, enum str_kind k)
     if (e->in->lock)
         return fault(e, VEC_UD, false);
     if (k >= S_INS) {
-        if (!e->ops->pio_in || !e->ops->pio_out)
+        if (k == S_INS ? !e->ops->pio_in : !e->ops->pio_out)
             return EMUL_UNHANDLED;
         if (size > 4)
             size = 4;

@@ -40,6 +40,7 @@ void cmd_dump_guest_mem(int argc, char **argv);
 void cmd_gpa(int argc, char **argv);
 void cmd_vlapic(int argc, char **argv);
 void cmd_vioapic(int argc, char **argv);
+void cmd_ports(int argc, char **argv);
 void cmd_pause(int argc, char **argv);
 void cmd_resume(int argc, char **argv);
 void cmd_reset(int argc, char **argv);

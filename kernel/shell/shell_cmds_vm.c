@@ -26,15 +26,18 @@ void cmd_vms(int argc, char **argv)
 {
     if (no_vms())
         return;
-    kprintf("%-16s %-8s %5s %8s  %s\n", "name", "state", "vcpus", "mem", "status");
+    kprintf("%-16s %-8s %5s %8s %4s  %s\n", "name", "state", "vcpus", "mem", "post", "status");
     for (unsigned i = 0; i < VM_MAX; i++) {
         struct vm *vm = &vms[i];
         if (vm->state == VM_FREE)
             continue;
         const char *status = vm->state == VM_ENDED ? vm->reason :
                              vm->state == VM_PAUSED ? "paused from the shell" : "-";
-        kprintf("%-16s %-8s %5u %6luM  %s\n", vm->name, vm_state_name(vm), vm->nvcpus,
-                vm->cfg.mem >> 20, status);
+        char post[4] = "-";
+        if (vm->platform.post_seen)
+            ksnprintf(post, sizeof post, "%02x", vm->platform.post);
+        kprintf("%-16s %-8s %5u %6luM %4s  %s\n", vm->name, vm_state_name(vm), vm->nvcpus,
+                vm->cfg.mem >> 20, post, status);
     }
 }
 
@@ -302,74 +305,6 @@ void cmd_gpa(int argc, char **argv)
     const char *size = level == 1 ? "4K" : level == 2 ? "2M" : level == 3 ? "1G" : "?";
     kprintf("vm %s gpa %#lx -> hpa %#lx: %s page (level %d), %s, %s, leaf %#lx, %s\n", vm->name,
             gpa, hpa, size, level, rs, mem_type(leaf, rights), leaf, region);
-}
-
-/* ---- the vLAPIC, copied on its vCPU's own CPU (it is touched only there) ---- */
-
-struct vlapic_call {
-    struct vcpu *v;
-    struct vlapic l;
-    uint64_t now;
-};
-
-static void vlapic_here(void *arg)
-{
-    struct vlapic_call *c = arg;
-    c->l = c->v->lapic;
-    c->now = rdtsc();
-}
-
-static void print_vectors(const char *what, const uint32_t *bits)
-{
-    char line[200];
-    size_t n = ksnprintf(line, sizeof line, "  %s:", what);
-    for (unsigned vec = 0; vec < 256 && n < sizeof line - 6; vec++)
-        if (bits[vec / 32] >> (vec % 32) & 1)
-            n += ksnprintf(line + n, sizeof line - n, " %#x", vec);
-    kprintf("%s%s\n", line, n == strlen(what) + 3 ? " none" : "");
-}
-
-void cmd_vlapic(int argc, char **argv)
-{
-    struct vm *vm = sh_arg_vm(argv[1]);
-    struct vcpu *v = vm ? sh_arg_vcpu(vm, argv[2]) : 0;
-    if (!v)
-        return;
-    struct vlapic_call c = { .v = v };
-    if (!smp_call(v->pcpu, vlapic_here, &c)) {
-        sh_error("cpu %u did not answer (vm %s vcpu %u is %s)", v->pcpu, vm->name, v->id,
-                 sh_vcpu_state(v->state));
-        return;
-    }
-    const struct vlapic *l = &c.l;
-    static const char *const modes[] = { "one-shot", "periodic", "tsc-deadline", "reserved" };
-    kprintf("vm %s vcpu %u vlapic: %s, id %#x, base %#lx, svr %#x (%s)\n", vm->name, v->id,
-            !vlapic_hw_enabled(l) ? "disabled" : vlapic_x2apic(l) ? "x2APIC" : "xAPIC", l->id,
-            l->base, l->svr, vlapic_sw_enabled(l) ? "enabled" : "software-disabled");
-    kprintf("  tpr %#x ppr %#x ldr %#x dfr %#x esr %#x icr %#x:%08x\n", l->tpr, vlapic_ppr(l),
-            l->ldr, l->dfr, l->esr, l->icr_hi, l->icr_lo);
-    kprintf("  lvt timer %#x thermal %#x perf %#x lint0 %#x lint1 %#x error %#x cmci %#x\n",
-            l->lvt[LVT_TIMER], l->lvt[LVT_THERMAL], l->lvt[LVT_PERF], l->lvt[LVT_LINT0],
-            l->lvt[LVT_LINT1], l->lvt[LVT_ERROR], l->lvt[LVT_CMCI]);
-    uint64_t d = vlapic_timer_deadline(l);
-    kprintf("  timer %s, initial %#x, current %#x, divide %#x, tsc deadline %#lx, %s",
-            modes[(l->lvt[LVT_TIMER] & APIC_TIMER_MODE_MASK) >> 17], l->timer_icr,
-            vlapic_timer_ccr(l, c.now), l->timer_dcr, vlapic_tsc_deadline_read(l),
-            d == UINT64_MAX ? "not armed\n" : "");
-    if (d != UINT64_MAX)
-        kprintf("fires in %lu us\n", d > c.now ? tsc_to_us(d - c.now) : 0);
-    print_vectors("irr", l->irr);
-    print_vectors("isr", l->isr);
-    print_vectors("tmr", l->tmr);
-}
-
-/* ---- not emulated yet ---- */
-
-void cmd_vioapic(int argc, char **argv)
-{
-    struct vm *vm = sh_arg_vm(argv[1]);
-    if (vm)
-        kprintf("vm %s: no virtual IOAPIC: Keel does not emulate one yet\n", vm->name);
 }
 
 /* ---- control ---- */

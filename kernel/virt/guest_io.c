@@ -24,9 +24,11 @@ static int in_result(struct vcpu *v, const struct io_exit *io, uint32_t val)
 bool guest_port_read(struct vcpu *v, uint16_t port, unsigned size, uint32_t *val)
 {
     unsigned uart_reg = (unsigned)(port - VUART_BASE);
-    *val = uart_reg < VUART_PORTS ? vuart_read(v->vm, uart_reg) : 0xFFFFFFFFu;
-    *val &= size_mask(size);
-    return true;
+    if (uart_reg < VUART_PORTS) {
+        *val = vuart_read(v->vm, uart_reg) & size_mask(size);
+        return true;
+    }
+    return platform_port_read(v, port, size, val);
 }
 
 bool guest_port_write(struct vcpu *v, uint16_t port, unsigned size, uint32_t val)
@@ -37,6 +39,8 @@ bool guest_port_write(struct vcpu *v, uint16_t port, unsigned size, uint32_t val
     } else if (port == DEBUG_EXIT_PORT) {
         vm_exit(v->vm, (int)(val & size_mask(size)), 0);
         return false;
+    } else {
+        return platform_port_write(v, port, size, val);
     }
     return true;
 }

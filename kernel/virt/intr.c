@@ -9,8 +9,7 @@
 #include "kernel/percpu.h"
 #include "drivers/timer.h"
 
-#define TIMER_MIN_US    20              /* no guest timer fires sooner than this after arming:
-                                         * a 1-tick periodic timer must not own the CPU */
+#define TIMER_MIN_US    20              /* the shortest period of a periodic guest timer */
 
 
 
@@ -131,6 +130,8 @@ void intr_apic_out(struct vcpu *v, const struct vlapic_out *out)
         apic_bus_send(v->vm, v, &out->ipi);
     if (out->timer_changed)
         intr_timer_check(v);
+    if (out->eoi_vector >= 0)
+        platform_eoi(v->vm, (uint8_t)out->eoi_vector);
     if (out->irq_changed || out->ipi_valid)
         v->intr_check = true;
 }
@@ -143,15 +144,22 @@ void intr_timer_check(struct vcpu *v)
     if (vlapic_timer_tick(&v->lapic, now))
         v->intr_check = true;
     uint64_t d = vlapic_timer_deadline(&v->lapic);
-    if (d != UINT64_MAX) {
+    if (v->id == 0) {                   /* the chipset's timers run on vCPU 0's CPU */
+        uint64_t p = platform_timers(v->vm, now);
+        if (p < d)
+            d = p;
+    }
+    /* A periodic timer re-arms itself without an exit: a tiny period must not own the CPU.
+     * One-shot and TSC-deadline timers need a register write (an exit) per expiry. */
+    if (d != UINT64_MAX &&
+        (v->lapic.lvt[LVT_TIMER] & APIC_TIMER_MODE_MASK) == APIC_TIMER_PERIODIC) {
         uint64_t min = now + tsc_hz / 1000000 * TIMER_MIN_US;
         if (d < min)
             d = min;
     }
-    if (d != v->host_deadline) {
-        v->host_deadline = d;
+    v->host_deadline = d;
+    if (d != this_cpu()->guest_deadline)    /* the timer interrupt may have cleared it */
         host_timer_set_guest_deadline(d);
-    }
 }
 
 void intr_vcpu_stopped(struct vcpu *v)
@@ -224,15 +232,15 @@ bool intr_sync(struct vcpu *v)
         changed = handle_signals(v);
     if (v->posted_any)
         drain_posted(v);
-    if (v->nmi_pending)
-        v->intr_check = true;
+    v->intr_check = true;
     intr_timer_check(v);
     return changed;
 }
 
 bool intr_wakeup_pending(struct vcpu *v)
 {
-    return v->nmi_pending || vlapic_pending(&v->lapic) >= 0;
+    uint8_t pv;
+    return v->nmi_pending || vlapic_pending(&v->lapic) >= 0 || platform_extint(v, false, &pv);
 }
 
 unsigned intr_next(struct vcpu *v, bool irq_ok, bool nmi_ok, uint8_t *vector)
@@ -244,6 +252,15 @@ unsigned intr_next(struct vcpu *v, bool irq_ok, bool nmi_ok, uint8_t *vector)
             return INTR_INJECT_NMI | (v->nmi_pending ? INTR_WINDOW_NMI : 0);
         }
         r |= INTR_WINDOW_NMI;
+    }
+    /* The PIC's INTR on LINT0 (vCPU 0) comes before the local APIC's own interrupts. */
+    uint8_t pv;
+    if (platform_extint(v, false, &pv)) {
+        if (irq_ok && platform_extint(v, true, &pv)) {
+            *vector = pv;
+            return r | INTR_INJECT_IRQ;
+        }
+        r |= INTR_WINDOW_IRQ;
     }
     int vec = vlapic_pending(&v->lapic);
     if (vec >= 0) {

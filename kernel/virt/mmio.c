@@ -53,6 +53,10 @@ static bool pt_set_bits(void *arg, uint64_t gpa, uint64_t old, uint64_t bits, un
 static int translate(struct mmio_ctx *c, uint64_t la, unsigned acc, uint64_t *gpa,
                      struct emul_fault *f)
 {
+    if (!(c->st.cr0 & CR0_PG)) {        /* no paging: the walker would say the same */
+        *gpa = c->st.efer & EFER_LMA ? la : (uint32_t)la;
+        return EMUL_OK;
+    }
     struct gwalk_mem mem = { .ctx = &c->v->vm->mem, .read = pt_read, .set_bits = pt_set_bits };
     uint32_t err;
     if (c->st.cpl == 3)

@@ -134,17 +134,18 @@ static int setup_vm(struct vm *vm, const unsigned *cpus, char *err, size_t errle
 {
     if (setup_ram(vm, err, errlen) != 0)
         return -1;
-    if (vm->ram_size <= APIC_DEFAULT_BASE) {
-        if (mmio_add_apic(vm) != 0) {
-            ksnprintf(err, errlen, "cannot map the local APIC page");
+    if (vm->ram_size <= VIOAPIC_DEFAULT_BASE) {
+        if (mmio_add_apic(vm) != 0 || platform_map(vm) != 0) {
+            ksnprintf(err, errlen, "cannot map the local APIC and IOAPIC pages");
             return -1;
         }
     } else {
-        pr_warn("vm %s: its RAM covers 0xfee00000: no xAPIC page (x2APIC only)\n", vm->name);
+        pr_warn("vm %s: its RAM covers 0xfec00000: no xAPIC or IOAPIC page\n", vm->name);
     }
     vuart_init(&vm->uart);
     if (create_vcpus(vm, cpus, err, errlen) != 0 || guest_load(vm, err, errlen) != 0)
         return -1;
+    platform_init(vm);
     for (unsigned i = 0; i < vm->nvcpus; i++)
         if (vendor->vcpu_init(vm->vcpus[i]) != 0) {
             ksnprintf(err, errlen, "%s could not set up vcpu %u", vendor->name, i);

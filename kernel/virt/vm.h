@@ -8,6 +8,7 @@
 #include "kernel/cmdline.h"
 #include "kernel/spinlock.h"
 #include "kernel/virt/vcpu.h"
+#include "kernel/virt/platform.h"
 #include "kernel/dev/vuart.h"
 #include "mm/gpa.h"
 
@@ -44,6 +45,7 @@ struct vm {
     uint64_t ram_hpa, ram_size;     /* low RAM: guest [0, ram_size) */
     uint64_t high_hpa, high_size;   /* RAM at guest [4 GiB, 4 GiB + high_size), 0 if none */
     struct vuart uart;
+    struct platform platform;
 
     bool emul_warned;               /* the emulator's one warning for this VM was printed */
     bool exited;                    /* ended through the debug-exit port or a clean halt */

@@ -217,6 +217,7 @@ static int reset_finish(struct vm *vm, char *err, size_t errlen)
     }
     zero_ram(vm);
     vuart_init(&vm->uart);
+    platform_init(vm);
     if (guest_load(vm, err, errlen) != 0)
         return -1;
     for (unsigned i = 0; i < vm->nvcpus; i++) {

@@ -24,7 +24,8 @@ static struct { uint16_t port; unsigned len; uint32_t val; bool out; } pio_log[5
 
 static int fmem_access(uint64_t la, unsigned len, struct emul_fault *f)
 {
-    if (la + len > FMEM_SIZE || la + len < la || (f_fail_at >= 0 && f_reads + f_writes == f_fail_at)) {
+    if (la + len > FMEM_SIZE || la + len < la ||
+        (f_fail_at >= 0 && f_reads + f_writes == f_fail_at)) {
         *f = (struct emul_fault){ .vector = 14, .has_error = true, .error = 2, .cr2 = la };
         return EMUL_FAULT;
     }

@@ -96,8 +96,12 @@ static const struct dcase {
     { M_64, "c4 e4 7d 18 c1 01", -1 },              /* VEX map 4 */
     { M_32, "c4 00", 2 },                           /* LES eax, [eax] */
     { M_32, "c5 05 00 00 00 00", 6 },
-    { M_R | M_16, "c4 06 34 12", 4 },
-    { M_R | M_16, "c5 f8 77", -1 },                 /* VEX not decoded in 16-bit modes */
+    { M_R | M_16, "c4 06 34 12", 4 },                /* LES */
+    { M_R, "c5 f8 77", -1 },                        /* VEX: #UD in real mode */
+    { M_16, "c5 f8 77", 3 },
+    { M_16, "c5 f8 28 06 34 12", 6 },               /* 16-bit addressing inside VEX */
+    { M_R, "8f e8 78 c0 c1 05", -1 },
+    { M_16, "62 f1 7c 48 28 c1", 6 },
     { M_64 | M_32, "62 f1 7c 48 28 c1", 6 },        /* EVEX */
     { M_64 | M_32, "62 f1 7c 48 28 44 24 01", 8 },
     { M_64 | M_32, "62 f3 7d 48 19 c1 01", 7 },
@@ -201,6 +205,11 @@ static void test_decode_limits(void)
     CHECK_EQ_U64(in.seg, -1);
     CHECK_EQ_U64(insn_decode(b, (unsigned)n, EMUL_MODE_PROT32, &in), 3);
     CHECK_EQ_U64(in.seg, SEG_DS);
+    n = parse_hex("64 3e 8b 03", b);       /* FS stays (checked on an AMD host) */
+    CHECK_EQ_U64(insn_decode(b, (unsigned)n, EMUL_MODE_LONG64, &in), 4);
+    CHECK_EQ_U64(in.seg, SEG_FS);
+    CHECK_EQ_U64(insn_decode(b, (unsigned)n, EMUL_MODE_PROT32, &in), 4);
+    CHECK_EQ_U64(in.seg, SEG_DS);               /* elsewhere the last override wins */
     n = parse_hex("f0 f2 48 01 00", b);
     CHECK_EQ_U64(insn_decode(b, (unsigned)n, EMUL_MODE_LONG64, &in), 5);
     CHECK(in.lock && in.rep == 0xf2 && in.op_size == 8 && in.addr_size == 8);

@@ -296,7 +296,8 @@ static void generate(struct gen *g)
             } else if (form == 2) {                 /* SIB */
                 unsigned base = pick_reg(avoid), idx = pick_reg(avoid | (1u << base));
                 unsigned sc = (unsigned)rng_below(4);
-                bool nobase = mod == 0 && effseg < 0 && rng_below(4) == 0, noidx = rng_below(4) == 0;
+                bool nobase = mod == 0 && effseg < 0 && rng_below(4) == 0;
+                bool noidx = rng_below(4) == 0;
                 if (nobase) {
                     base = 5;
                     disp = 0;
@@ -378,6 +379,20 @@ static void generate(struct gen *g)
 }
 
 static unsigned diff_fail_shown;
+/* What the cases covered: LOCK, 67, 66, REX.W, segment override, RIP-relative, SIB, REP. */
+static unsigned cov[8];
+
+static void count_coverage(const struct gen *g, const struct insn *in)
+{
+    cov[0] += in->lock;
+    cov[1] += in->addr_size == 4;
+    cov[2] += in->op_size == 2;
+    cov[3] += in->op_size == 8;
+    cov[4] += in->seg >= 0 || memchr(g->b, 0x3e, 2) || memchr(g->b, 0x26, 2);
+    cov[5] += g->disp_at >= 0;
+    cov[6] += in->has_modrm && (in->modrm >> 6) != 3 && (in->modrm & 7) == 4;
+    cov[7] += in->rep != 0;
+}
 
 static void run_case(struct gen *g)
 {
@@ -403,6 +418,7 @@ static void run_case(struct gen *g)
     struct emul_fault f = { 0 };
     struct insn in;
     int rc = emul_step(&c, &dops, NULL, &f, &in);
+    count_coverage(g, &in);
     bool ok = rc == EMUL_OK && c.rip == (uint64_t)code + g->n;
     uint64_t mask = ~g->t->undef & 0xcd5ull;    /* status flags and DF */
     for (int i = 0; i < 16; i++)
@@ -494,4 +510,7 @@ static void test_diff_strings(void)
         }
     }
     printf("  %d differential string cases\n", cases);
+    printf("  with LOCK %u, 67 %u, 66 %u, REX.W %u, seg %u, RIP-rel %u, SIB %u, REP %u\n",
+           cov[0], cov[1], cov[2], cov[3], cov[4], cov[5], cov[6], cov[7]);
+    CHECK(cov[0] && cov[1] && cov[2] && cov[3] && cov[4] && cov[5] && cov[6] && cov[7]);
 }

@@ -353,8 +353,14 @@ static void test_string_io(void)
     /* no port callbacks: not handled */
     SETUP(EMUL_MODE_LONG64, "\x6e");
     struct emul_ops noport = fops;
-    noport.pio_in = NULL;
     noport.pio_out = NULL;
+    CHECK_EQ_U64(emul_step(&cpu, &noport, NULL, &flt, NULL), EMUL_UNHANDLED);
+    SETUP(EMUL_MODE_LONG64, "\x6c");
+    R[7] = 0x800;
+    CHECK_EQ_U64(emul_step(&cpu, &noport, NULL, &flt, NULL), EMUL_OK);   /* INS needs pio_in */
+    CHECK_EQ_U64(cpu.rip, 0x101);
+    cpu.rip = 0x100;
+    noport.pio_in = NULL;
     CHECK_EQ_U64(emul_step(&cpu, &noport, NULL, &flt, NULL), EMUL_UNHANDLED);
     /* lods with LOCK: #UD */
     SETUP(EMUL_MODE_LONG64, "\xf0\xac");

@@ -115,6 +115,7 @@ isr\n:
 	jmp	isr_common
 	.endr
 
+	.globl isr_common
 isr_common:
 #ifndef __x86_64__
 	pushal

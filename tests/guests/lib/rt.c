@@ -408,8 +408,21 @@ struct idt_gate { u16 off_lo, sel; u8 zero, type; u16 off_hi; } __attribute__((p
 #endif
 struct idt_ptr { u16 limit; uptr base; } __attribute__((packed));
 
-extern const uptr isr_table[32]; /* entry*.S */
-static struct idt_gate idt[32] __attribute__((aligned(16)));
+extern const uptr isr_table[32]; /* entry.S: exception stubs 0-31 */
+extern const char irq_stubs[];     /* irq.S: stubs for 32-255, 16 bytes apart */
+#define IRQ_STUB_STRIDE 16
+static struct idt_gate idt[256] __attribute__((aligned(16)));
+
+static irq_handler_t irq_handlers[256];
+volatile u32 irq_count[256];
+
+void irq_set_handler(int vec, irq_handler_t fn)
+{
+	if (vec < 0 || vec > 255)
+		return;
+	irq_handlers[vec] = fn;
+	__asm__ volatile("" ::: "memory");
+}
 
 static volatile int exc_armed, exc_want, exc_skip, exc_count;
 volatile int exc_last_vec = -1;
@@ -445,6 +458,16 @@ int exc_disarm(void)
 void exc_entry_c(struct xframe *f)
 {
 	int vec = (int)f->vec;
+	if (vec >= 32 || (irq_handlers[vec] && !exc_armed)) {
+		irq_handler_t fn = irq_handlers[vec];
+		if (fn) {
+			irq_count[vec]++;
+			fn(vec);
+			return;
+		}
+		fail("unexpected interrupt %d rip=0x%lx", vec, (unsigned long)f->ip);
+		guest_exit(232);
+	}
 	if (exc_armed && (exc_want < 0 || exc_want == vec)) {
 		exc_count++;
 		exc_last_vec = vec;
@@ -459,21 +482,32 @@ void exc_entry_c(struct xframe *f)
 	guest_exit(200 + (u32)vec);
 }
 
+static void idt_gate_set(int i, uptr a)
+{
+	struct idt_gate *g = &idt[i];
+	memset(g, 0, sizeof(*g));
+	g->off_lo = (u16)a;
+	g->sel = CODE_SEL;
+	g->type = 0x8E; /* present, DPL0, interrupt gate */
+#ifdef __x86_64__
+	g->off_mid = (u16)(a >> 16);
+	g->off_hi = (u32)(a >> 32);
+#else
+	g->off_hi = (u16)(a >> 16);
+#endif
+}
+
+void idt_set_raw(int vec, uptr stub)
+{
+	if (vec >= 0 && vec <= 255)
+		idt_gate_set(vec, stub);
+}
+
 void idt_init(void)
 {
-	for (int i = 0; i < 32; i++) {
-		uptr a = isr_table[i];
-		struct idt_gate *g = &idt[i];
-		memset(g, 0, sizeof(*g));
-		g->off_lo = (u16)a;
-		g->sel = CODE_SEL;
-		g->type = 0x8E; /* present, DPL0, interrupt gate */
-#ifdef __x86_64__
-		g->off_mid = (u16)(a >> 16);
-		g->off_hi = (u32)(a >> 32);
-#else
-		g->off_hi = (u16)(a >> 16);
-#endif
+	for (int i = 0; i < 256; i++) {
+		uptr a = i < 32 ? isr_table[i] : (uptr)irq_stubs + (uptr)(i - 32) * IRQ_STUB_STRIDE;
+		idt_gate_set(i, a);
 	}
 	struct idt_ptr p = { sizeof(idt) - 1, (uptr)idt };
 	__asm__ volatile("lidt %0" ::"m"(p) : "memory");

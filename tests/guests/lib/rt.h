@@ -32,6 +32,36 @@ static inline u16 inw(u16 port) { u16 v; __asm__ volatile("inw %1, %0" : "=a"(v)
 static inline u32 inl(u16 port) { u32 v; __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port)); return v; }
 
 static inline void cpu_pause(void) { __asm__ volatile("pause" ::: "memory"); }
+static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
+
+/* ---- interrupt flag ---- */
+static inline void sti(void) { __asm__ volatile("sti" ::: "memory"); }
+static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
+/* STI's one-instruction interrupt shadow makes "sti; hlt" race-free: an interrupt pending
+ * at the STI is taken after (i.e. wakes) the HLT, never between the two. */
+static inline void sti_hlt(void) { __asm__ volatile("sti; hlt" ::: "memory"); }
+static inline void hlt(void) { __asm__ volatile("hlt" ::: "memory"); }
+static inline uptr read_flags(void)
+{
+	uptr f;
+	__asm__ volatile("pushf; pop %0" : "=r"(f) :: "memory");
+	return f;
+}
+/* cli and return the previous flags; irq_restore() puts IF back as it was */
+static inline uptr irq_save(void) { uptr f = read_flags(); cli(); return f; }
+static inline void irq_restore(uptr f) { if (f & 0x200) sti(); }
+
+/* ---- MSRs without fault detection (a #GP is an unexpected exception) ---- */
+static inline u64 rdmsr(u32 msr)
+{
+	u32 lo, hi;
+	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr) : "memory");
+	return ((u64)hi << 32) | lo;
+}
+static inline void wrmsr(u32 msr, u64 v)
+{
+	__asm__ volatile("wrmsr" ::"a"((u32)v), "d"((u32)(v >> 32)), "c"(msr) : "memory");
+}
 
 static inline u64 rdtsc(void)
 {
@@ -65,6 +95,16 @@ u64 udiv64(u64 n, u32 d, u32 *rem);
 
 /* ---- console: COM1, polls LSR.THRE (bounded) before each byte ---- */
 void putc_uart(char c);
+/* 8N1, divisor 1 (115200 baud): Bochs honours the line control register and its reset value
+ * means 5-bit characters; guests that may run on a bare emulator after a non-UART loader call
+ * this first. */
+static inline void uart_init_8n1(void)
+{
+	outb(UART_BASE + 3, 0x80); /* LCR.DLAB */
+	outb(UART_BASE + 0, 1);    /* DLL */
+	outb(UART_BASE + 1, 0);    /* DLM */
+	outb(UART_BASE + 3, 0x03); /* LCR: 8 data bits, no parity, 1 stop bit */
+}
 void puts_uart(const char *s); /* no newline added */
 /* printf-lite: %d %u %x %s %c %%, with l/ll (64-bit) and zero-pad width (%08x). %p = 0x<hex>. */
 void vprintf_(const char *fmt, va_list ap);
@@ -148,6 +188,20 @@ extern volatile uptr exc_last_ip;
 const char *exc_name(int vec);
 void idt_init(void);
 void idt_load_empty(void); /* lidt with limit 0 (for the triple-fault guest) */
+
+/* ---- interrupts (IDT vectors 0-255) ---- */
+/* Register fn for vector vec (0-255; NULL removes it). Vectors 32-255 without a handler print
+ * `FAIL unexpected interrupt <vec>` and exit with status 232. For 0-31 a handler is called
+ * instead of the "unexpected exception" path (e.g. NMI = 2), but an armed exc_arm() catcher
+ * takes precedence. Handlers run with IF=0 (interrupt gates) on the interrupted stack; the
+ * handler must do its own APIC EOI. */
+typedef void (*irq_handler_t)(int vec);
+void irq_set_handler(int vec, irq_handler_t fn);
+/* Point IDT vector vec straight at an assembly stub (interrupt gate, no C dispatch, no
+ * irq_count): for benchmarks that want the shortest possible handler. The stub ends in IRET. */
+void idt_set_raw(int vec, uptr stub);
+/* number of times each vector was delivered to a registered handler (0-255) */
+extern volatile u32 irq_count[256];
 
 /* ---- cpu vendor / hypercalls ---- */
 int cpu_is_amd(void); /* AuthenticAMD / HygonGenuine -> VMMCALL */
