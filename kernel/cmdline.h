@@ -27,7 +27,8 @@ void cmdline_parse_keel(const char *s, struct keel_opts *o,
                         void (*unknown)(const char *word, size_t len, void *ctx), void *ctx);
 
 #define GUEST_NAME_MAX 16
-#define GUEST_ARGS_MAX 256
+/* The guest's command line and module strings: as long as GRUB passes them. */
+#define GUEST_ARGS_MAX 4096
 #define GUEST_MEM_DEFAULT (16ull << 20)
 #define GUEST_MEM_MIN (1ull << 20)
 #define GUEST_MEM_ALIGN (2ull << 20)

@@ -459,7 +459,7 @@ static inline int svm_peek_code(struct vcpu *v, const struct vmcb *vmcb, uint8_t
     if (likely(!(vmcb->save.cr0 & CR0_PG))) {
         uint32_t la = (uint32_t)(vmcb->save.cs.base + vmcb->save.rip);
         const struct vm *vm = v->vm;
-        if (la > vm->ram_size - 2)          /* RAM is one block from 0 */
+        if (la > vm->ram_size - 2)          /* low RAM is one block from 0 */
             return -1;
         const uint8_t *p = phys_to_virt(vm->ram_hpa + la);
         b[0] = p[0];

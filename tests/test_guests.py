@@ -59,6 +59,11 @@ def run_group(platform, group):
     return _cache[key]
 
 
+LONG_ARGS = "expect_name=longline expect_cmdline_len=%04d " + " ".join(
+    "word%04d" % i for i in range(440))                     # 4004 bytes of arguments
+# what the guest gets: its name, then the arguments (name= is Keel's, not the guest's)
+LONG_CMDLINE = "longline " + LONG_ARGS % 0
+
 GROUPS = {
     "basics": ([("cpuid_test.elf", "name=cpuid_test"),
                 ("uart_test.elf", "name=uart_test"),
@@ -81,6 +86,11 @@ GROUPS = {
                 ("bad_truncated.elf", "name=truncated"),
                 ("counter.elf", "name=count_b expect_name=count_b n=3 status=5"),
                 ("bad_bigaddr.elf", "name=bigaddr")], 4, "kernel"),
+    # issue 8: the ACPI tables every VM gets; a guest command line far over the old 255 bytes
+    "acpi": ([("acpi_test.elf", "name=acpi_test cpus=2 expect_cpus=2"),
+              ("acpi_test_mb2.elf", "name=acpi_test_mb2"),
+              ("hello.elf", "name=longline " + LONG_ARGS % len(LONG_CMDLINE))],
+             4, "kernel"),
 }
 
 
@@ -111,6 +121,29 @@ def test_multiboot_loaders(guests, platform, name):
     assert_line(r, r"^\[%s\] hello from %s" % (name, name))
     assert_exited(r, name)
     assert_clean(r, status=0)
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize("name", ["acpi_test", "acpi_test_mb2"])
+def test_acpi_tables(guests, platform, name):
+    """RSDP in 0xE0000-0xFFFFF (and in the mb2 ACPI tags), every checksum, the MADT lists exactly
+    the VM's vCPUs, the FADT's PM ports and reset register, FACS, the DSDT's \\_S5."""
+    r = run_group(platform, "acpi")
+    assert_line(r, r"^\[%s\] ok madt: enabled processors == vcpus" % name)
+    assert_line(r, r"^\[%s\] ok dsdt: Name\(_S5_" % name)
+    if name.endswith("mb2"):
+        assert_line(r, r"^\[%s\] ok mb2 acpi new tag" % name)
+    assert_exited(r, name)
+    assert_clean(r, status=0)
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_long_guest_command_line(guests, platform):
+    """Command lines up to 4 KiB reach the guest (they were cut off at 255 bytes)."""
+    r = run_group(platform, "acpi")
+    assert_no_line(r, r"skipped")
+    assert_line(r, r"^\[longline\] ok cmdline length")
+    assert_exited(r, "longline")
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)

@@ -1,4 +1,5 @@
 #include "kernel/loader/guest_load.h"
+#include "kernel/loader/acpi_build.h"
 #include "kernel/loader/guest_image.h"
 #include "kernel/loader/mbinfo.h"
 #include "kernel/virt/vm.h"
@@ -21,6 +22,12 @@ static int copy_segments(struct vm *vm, const struct boot_module *m, const struc
 {
     for (unsigned i = 0; i < gi->nseg; i++) {
         const struct guest_segment *s = &gi->seg[i];
+        if (overlaps(s->paddr, s->memsz, ACPI_BUILD_GPA, ACPI_BUILD_MAX)) {
+            ksnprintf(err, errlen, "segment %#lx-%#lx overlaps the ACPI tables area %#lx-%#lx",
+                      s->paddr, s->paddr + s->memsz, (unsigned long)ACPI_BUILD_GPA,
+                      (unsigned long)(ACPI_BUILD_GPA + ACPI_BUILD_MAX));
+            return -1;
+        }
         if (overlaps(s->paddr, s->memsz, INFO_GPA, INFO_SIZE)) {
             ksnprintf(err, errlen, "segment %#lx-%#lx overlaps the boot information area "
                       "%#lx-%#lx", s->paddr, s->paddr + s->memsz, INFO_GPA, INFO_GPA + INFO_SIZE);
@@ -47,7 +54,8 @@ static int place_modules(struct vm *vm, const struct guest_image *gi, struct mbi
         const struct boot_module *m = vm->mods[i];
         uint64_t len = m->end - m->start;
         uint64_t at = (top - len) & ~(PAGE_SIZE - 1);
-        if (len > top || at < gi->hi || at < INFO_GPA + INFO_SIZE) {
+        if (len > top || at < gi->hi || at < INFO_GPA + INFO_SIZE ||
+            overlaps(at, len, ACPI_BUILD_GPA, ACPI_BUILD_MAX)) {
             ksnprintf(err, errlen, "module %u (%lu bytes) does not fit in guest RAM", i + 1, len);
             return -1;
         }
@@ -55,6 +63,26 @@ static int place_modules(struct vm *vm, const struct guest_image *gi, struct mbi
         p->mods[p->nmods++] = (struct mbinfo_mod){ at, at + len, vm->mod_strings[i] };
         top = at;
     }
+    return 0;
+}
+
+/* The VM's ACPI tables at 0xE0000, where OS scanners find the RSDP; p gets their place and
+ * the RSDP for the mb2 ACPI tags. */
+static int load_acpi(struct vm *vm, struct mbinfo_params *p, char *err, size_t errlen)
+{
+    struct acpi_build_cfg c;
+    uint64_t rsdp;
+    uint8_t *at = gpa_host_ptr(&vm->mem, ACPI_BUILD_GPA, ACPI_BUILD_MAX);
+    acpi_build_defaults(&c, vm->nvcpus);
+    long used = at ? acpi_build(at, ACPI_BUILD_MAX, &c, &rsdp) : -1;
+    if (used < 0) {
+        ksnprintf(err, errlen, "cannot build the ACPI tables for %u vcpu(s)", vm->nvcpus);
+        return -1;
+    }
+    p->acpi_base = ACPI_BUILD_GPA;
+    p->acpi_len = (uint64_t)used;
+    p->rsdp = at + (rsdp - ACPI_BUILD_GPA);
+    p->rsdp_len = ACPI_RSDP_LEN;
     return 0;
 }
 
@@ -71,8 +99,8 @@ int guest_load(struct vm *vm, char *err, size_t errlen)
     char *cmd = cmdline[vm->id];
     ksnprintf(cmd, CMDLINE_MAX, "%s%s%s", vm->name, vm->cfg.args[0] ? " " : "", vm->cfg.args);
     struct mbinfo_params p = { .version = gi.mb_version, .ram = vm->ram_size, .cmdline = cmd,
-                               .loader_name = "Keel" };
-    if (place_modules(vm, &gi, &p, err, errlen) != 0)
+                               .loader_name = "Keel", .ram_high = vm->high_size };
+    if (load_acpi(vm, &p, err, errlen) != 0 || place_modules(vm, &gi, &p, err, errlen) != 0)
         return -1;
     uint64_t info_gpa;
     if (mbinfo_build(gpa_host_ptr(&vm->mem, INFO_GPA, INFO_SIZE), INFO_SIZE, INFO_GPA, &p,

@@ -7,6 +7,8 @@
 #define LOW_END 0xA0000ull
 #define HIGH_START 0x100000ull
 #define FOUR_GIB (1ull << 32)
+#define RSDP_V1_LEN 20
+#define RSDP_V2_LEN 36
 
 /* Bounded writer over the caller's buffer; any overflow sets bad. */
 struct wr {
@@ -70,25 +72,68 @@ static size_t put_str(struct wr *w, const char *s)
     return at;
 }
 
-/* The fixed guest memory map; returns the number of entries written to r. */
-static unsigned guest_map(uint64_t ram, uint64_t base[3], uint64_t len[3], uint32_t type[3])
-{
-    unsigned n = 0;
+struct map {
+    unsigned n;
+    uint64_t base[MBINFO_MAX_MMAP], len[MBINFO_MAX_MMAP];
+    uint32_t type[MBINFO_MAX_MMAP];
+};
 
-    base[n] = 0;
-    len[n] = ram < LOW_END ? ram : LOW_END;
-    type[n++] = MB_MEMORY_AVAILABLE;
-    if (ram > LOW_END) {
-        base[n] = LOW_END;
-        len[n] = (ram < HIGH_START ? ram : HIGH_START) - LOW_END;
-        type[n++] = MB_MEMORY_RESERVED;
+static void map_add(struct map *m, uint64_t base, uint64_t len, uint32_t type)
+{
+    if (len && m->n < MBINFO_MAX_MMAP) {
+        m->base[m->n] = base;
+        m->len[m->n] = len;
+        m->type[m->n++] = type;
     }
-    if (ram > HIGH_START) {
-        base[n] = HIGH_START;
-        len[n] = ram - HIGH_START;
-        type[n++] = MB_MEMORY_AVAILABLE;
+}
+
+static bool acpi_listed(const struct mbinfo_params *p)
+{
+    return p->acpi_len && !(p->acpi_base >= LOW_END && p->acpi_base < HIGH_START &&
+                            p->acpi_len <= HIGH_START - p->acpi_base);
+}
+
+/* Usable [a, b), with the ACPI tables' range cut out of it when they lie there. */
+static void map_usable(struct map *m, const struct mbinfo_params *p, uint64_t a, uint64_t b)
+{
+    uint64_t x = p->acpi_base, y = p->acpi_base + p->acpi_len;
+
+    if (!acpi_listed(p) || x < a || y > b) {
+        map_add(m, a, b - a, MB_MEMORY_AVAILABLE);
+        return;
     }
-    return n;
+    map_add(m, a, x - a, MB_MEMORY_AVAILABLE);
+    map_add(m, x, y - x, MB_MEMORY_ACPI_RECLAIMABLE);
+    map_add(m, y, b - y, MB_MEMORY_AVAILABLE);
+}
+
+/* The guest memory map of a PC: low RAM with the 640K-1M hole, RAM above 4 GiB. */
+static void guest_map(const struct mbinfo_params *p, struct map *m)
+{
+    uint64_t ram = p->ram;
+
+    m->n = 0;
+    map_usable(m, p, 0, ram < LOW_END ? ram : LOW_END);
+    if (ram > LOW_END)
+        map_add(m, LOW_END, (ram < HIGH_START ? ram : HIGH_START) - LOW_END, MB_MEMORY_RESERVED);
+    if (ram > HIGH_START)
+        map_usable(m, p, HIGH_START, ram);
+    if (p->ram_high)
+        map_usable(m, p, MBINFO_HIGH_BASE, MBINFO_HIGH_BASE + p->ram_high);
+}
+
+/* The ACPI range, when listed, must lie in one usable RAM range. */
+static bool acpi_ok(const struct mbinfo_params *p)
+{
+    uint64_t x = p->acpi_base, y = p->acpi_base + p->acpi_len;
+
+    if (!acpi_listed(p))
+        return true;
+    if (y < x)
+        return false;
+    return (y <= (p->ram < LOW_END ? p->ram : LOW_END)) ||
+           (x >= HIGH_START && y <= p->ram) ||
+           (x >= MBINFO_HIGH_BASE && y - MBINFO_HIGH_BASE <= p->ram_high);
 }
 
 static uint32_t mem_lower_kb(uint64_t ram)
@@ -114,21 +159,20 @@ static bool mods_ok(const struct mbinfo_params *p)
 
 /* ---- multiboot1 ---- */
 
-static void mb1_mmap(struct wr *w, size_t info, uint64_t ram)
+static void mb1_mmap(struct wr *w, size_t info, const struct mbinfo_params *p)
 {
-    uint64_t base[3], len[3];
-    uint32_t type[3];
-    unsigned n = guest_map(ram, base, len, type);
-    size_t at = reserve(w, n * MB1_MMAP_ENTRY_LEN);
+    struct map m;
+    guest_map(p, &m);
+    size_t at = reserve(w, m.n * MB1_MMAP_ENTRY_LEN);
 
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = 0; i < m.n; i++) {
         size_t e = at + i * MB1_MMAP_ENTRY_LEN;
         put32(w, e, MB1_MMAP_ENTRY_LEN - 4);   /* size excludes itself */
-        put64(w, e + 4, base[i]);
-        put64(w, e + 12, len[i]);
-        put32(w, e + 20, type[i]);
+        put64(w, e + 4, m.base[i]);
+        put64(w, e + 12, m.len[i]);
+        put32(w, e + 20, m.type[i]);
     }
-    put32(w, info + 44, n * MB1_MMAP_ENTRY_LEN);
+    put32(w, info + 44, m.n * MB1_MMAP_ENTRY_LEN);
     put32(w, info + 48, gpa32(w, at));
 }
 
@@ -158,7 +202,7 @@ static void build_mb1(struct wr *w, const struct mbinfo_params *p)
     put32(w, info + 4, mem_lower_kb(p->ram));
     put32(w, info + 8, mem_upper_kb(p->ram));
     put32(w, info + 12, 0xFFFFFFFFu);   /* boot_device: none (flag not set anyway) */
-    mb1_mmap(w, info, p->ram);
+    mb1_mmap(w, info, p);
     mb1_mods(w, info, p);
     put32(w, info + 16, gpa32(w, put_str(w, p->cmdline)));
     if (p->loader_name) {
@@ -191,23 +235,38 @@ static void tag_string(struct wr *w, uint32_t type, const char *s)
     tag_end(w, at);
 }
 
-static void mb2_mmap(struct wr *w, uint64_t ram)
+static void mb2_mmap(struct wr *w, const struct mbinfo_params *p)
 {
-    uint64_t base[3], len[3];
-    uint32_t type[3];
-    unsigned n = guest_map(ram, base, len, type);
+    struct map m;
+    guest_map(p, &m);
     size_t at = tag_begin(w, MB2_TAG_TYPE_MMAP, 16);
-    size_t e = reserve(w, n * MB2_MMAP_ENTRY_LEN);
+    size_t e = reserve(w, m.n * MB2_MMAP_ENTRY_LEN);
 
     put32(w, at + 8, MB2_MMAP_ENTRY_LEN);
     put32(w, at + 12, 0);   /* entry_version */
-    for (unsigned i = 0; i < n; i++, e += MB2_MMAP_ENTRY_LEN) {
-        put64(w, e, base[i]);
-        put64(w, e + 8, len[i]);
-        put32(w, e + 16, type[i]);
+    for (unsigned i = 0; i < m.n; i++, e += MB2_MMAP_ENTRY_LEN) {
+        put64(w, e, m.base[i]);
+        put64(w, e + 8, m.len[i]);
+        put32(w, e + 16, m.type[i]);
         put32(w, e + 20, 0);
     }
     tag_end(w, at);
+}
+
+/* The RSDP copies GRUB passes: the old tag holds its v1 part, the new one all of it. */
+static void mb2_acpi(struct wr *w, const struct mbinfo_params *p)
+{
+    static const struct { uint32_t type; size_t len; } tags[] = {
+        { MB2_TAG_TYPE_ACPI_OLD, RSDP_V1_LEN }, { MB2_TAG_TYPE_ACPI_NEW, RSDP_V2_LEN },
+    };
+
+    for (unsigned i = 0; p->rsdp && i < 2 && tags[i].len <= p->rsdp_len; i++) {
+        size_t at = tag_begin(w, tags[i].type, 8);
+        size_t d = reserve(w, tags[i].len);
+        if (!w->bad)
+            memcpy(w->buf + d, p->rsdp, tags[i].len);
+        tag_end(w, at);
+    }
 }
 
 static void build_mb2(struct wr *w, const struct mbinfo_params *p)
@@ -228,7 +287,8 @@ static void build_mb2(struct wr *w, const struct mbinfo_params *p)
     put32(w, mi + 4, 16);
     put32(w, mi + 8, mem_lower_kb(p->ram));
     put32(w, mi + 12, mem_upper_kb(p->ram));
-    mb2_mmap(w, p->ram);
+    mb2_mmap(w, p);
+    mb2_acpi(w, p);
     size_t end = tag_begin(w, MB2_TAG_TYPE_END, 8);
     put32(w, end + 4, 8);
     put32(w, info, (uint32_t)(w->pos - info));   /* total_size */
@@ -241,7 +301,9 @@ long mbinfo_build(void *buf, size_t bufsize, uint64_t buf_gpa, const struct mbin
     struct wr w = { buf, bufsize, 0, buf_gpa, false };
 
     if ((p->version != 1 && p->version != 2) || p->nmods > MBINFO_MAX_MODS || !mods_ok(p) ||
-        buf_gpa >= FOUR_GIB)
+        buf_gpa >= FOUR_GIB || (p->ram_high && p->ram > MBINFO_HIGH_BASE) ||
+        p->ram_high > UINT64_MAX - MBINFO_HIGH_BASE || !acpi_ok(p) ||
+        (p->rsdp && p->rsdp_len != RSDP_V1_LEN && p->rsdp_len != RSDP_V2_LEN))
         return -1;
     align(&w, 8);
     *info_gpa = buf_gpa + w.pos;

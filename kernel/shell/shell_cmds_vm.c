@@ -37,7 +37,7 @@ void cmd_vms(int argc, char **argv)
         if (vm->platform.post_seen)
             ksnprintf(post, sizeof post, "%02x", vm->platform.post);
         kprintf("%-16s %-8s %5u %6luM %4s  %s\n", vm->name, vm_state_name(vm), vm->nvcpus,
-                vm->ram_size >> 20, post, status);
+                vm->cfg.mem >> 20, post, status);
     }
 }
 

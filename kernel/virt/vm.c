@@ -106,20 +106,34 @@ static int create_vcpus(struct vm *vm, const unsigned *cpus, char *err, size_t e
     return 0;
 }
 
-static int setup_vm(struct vm *vm, const unsigned *cpus, char *err, size_t errlen)
+/* Low RAM up to VM_LOW_RAM_MAX, the rest from 4 GiB; each block is its own host allocation. */
+static int setup_ram(struct vm *vm, char *err, size_t errlen)
 {
-    vm->ram_size = vm->cfg.mem;
+    uint64_t mem = vm->cfg.mem;
+    vm->ram_size = mem < VM_LOW_RAM_MAX ? mem : VM_LOW_RAM_MAX;
+    vm->high_size = mem - vm->ram_size;
     vm->ram_hpa = pmm_alloc(vm->ram_size / PAGE_SIZE, PAGE_2M / PAGE_SIZE, vm_owner(vm));
-    if (!vm->ram_hpa) {
+    if (vm->ram_hpa && vm->high_size)
+        vm->high_hpa = pmm_alloc(vm->high_size / PAGE_SIZE, PAGE_2M / PAGE_SIZE, vm_owner(vm));
+    if (!vm->ram_hpa || (vm->high_size && !vm->high_hpa)) {
         ksnprintf(err, errlen, "not enough free memory for %lu MiB of guest RAM (%lu MiB free)",
-                  vm->ram_size >> 20, pmm_free_pages() * PAGE_SIZE >> 20);
+                  mem >> 20, pmm_free_pages() * PAGE_SIZE >> 20);
         return -1;
     }
     if (gpa_init(&vm->mem, vm_owner(vm)) != 0 ||
-        gpa_add_ram(&vm->mem, 0, vm->ram_size, vm->ram_hpa) != 0) {
+        gpa_add_ram(&vm->mem, 0, vm->ram_size, vm->ram_hpa) != 0 ||
+        (vm->high_size &&
+         gpa_add_ram(&vm->mem, VM_HIGH_RAM_BASE, vm->high_size, vm->high_hpa) != 0)) {
         ksnprintf(err, errlen, "out of memory for guest page tables");
         return -1;
     }
+    return 0;
+}
+
+static int setup_vm(struct vm *vm, const unsigned *cpus, char *err, size_t errlen)
+{
+    if (setup_ram(vm, err, errlen) != 0)
+        return -1;
     if (vm->ram_size <= VIOAPIC_DEFAULT_BASE) {
         if (mmio_add_apic(vm) != 0 || platform_map(vm) != 0) {
             ksnprintf(err, errlen, "cannot map the local APIC and IOAPIC pages");
@@ -152,6 +166,8 @@ static void release_vm(struct vm *vm, const unsigned *cpus, unsigned ncpu)
     gpa_destroy(&vm->mem);
     if (vm->ram_hpa)
         pmm_free(vm->ram_hpa, vm->ram_size / PAGE_SIZE, vm_owner(vm));
+    if (vm->high_hpa)
+        pmm_free(vm->high_hpa, vm->high_size / PAGE_SIZE, vm_owner(vm));
     for (unsigned i = 0; i < ncpu; i++)
         cpu_taken[cpus[i]] = false;
     vm->state = VM_FREE;
@@ -216,7 +232,7 @@ static void attach_modules(const struct boot_module *mods, unsigned n,
 void vm_launch(struct vm *vm)
 {
     kprintf("vm %s started: %u vcpu(s), %lu MiB, entry %#lx\n", vm->name, vm->nvcpus,
-            vm->ram_size >> 20, vm->vcpus[0]->entry_rip);
+            vm->cfg.mem >> 20, vm->vcpus[0]->entry_rip);
     for (unsigned i = 0; i < vm->nvcpus; i++) {
         struct vcpu *v = vm->vcpus[i];
         __atomic_store_n(&percpu_of(v->pcpu)->vcpu, v, __ATOMIC_RELEASE);

@@ -15,6 +15,10 @@
 #define VM_MAX          16
 #define VM_MAX_VCPUS    16
 #define VM_MAX_MODS     4
+/* Guest RAM as on a PC: low RAM from 0 up to the hole below 4 GiB (PCI/MMIO window, IOAPIC,
+ * LAPIC, firmware), the rest from 4 GiB. */
+#define VM_LOW_RAM_MAX  0xC0000000ull
+#define VM_HIGH_RAM_BASE (1ull << 32)
 
 enum vm_state {
     VM_FREE,            /* slot unused */
@@ -47,7 +51,8 @@ struct vm {
     struct vcpu *vcpus[VM_MAX_VCPUS];
 
     struct gpa_space mem;
-    uint64_t ram_hpa, ram_size;
+    uint64_t ram_hpa, ram_size;     /* low RAM: guest [0, ram_size) */
+    uint64_t high_hpa, high_size;   /* RAM at guest [4 GiB, 4 GiB + high_size), 0 if none */
     struct vuart uart;
     struct platform platform;
     struct hole_log holes;

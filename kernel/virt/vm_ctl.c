@@ -190,11 +190,18 @@ static void clear_vcpu(struct vcpu *v)
     intr_vcpu_init(v);
 }
 
+static void zero_block(uint64_t hpa, uint64_t size)
+{
+    void *p = phys_to_virt(hpa);
+    uint64_t n = size / 8;
+    __asm__ volatile("rep stosq" : "+D"(p), "+c"(n) : "a"(0ul) : "memory");
+}
+
 static void zero_ram(struct vm *vm)
 {
-    void *p = phys_to_virt(vm->ram_hpa);
-    uint64_t n = vm->ram_size / 8;
-    __asm__ volatile("rep stosq" : "+D"(p), "+c"(n) : "a"(0ul) : "memory");
+    zero_block(vm->ram_hpa, vm->ram_size);
+    if (vm->high_size)
+        zero_block(vm->high_hpa, vm->high_size);
 }
 
 /* Every vCPU is off its CPU: rebuild the VM from its image and start it again. */

@@ -27,7 +27,8 @@ static const char *str_at(const uint8_t *buf, uint64_t gpa, long used, uint64_t 
 
 static struct mbinfo_params sample(int version)
 {
-    struct mbinfo_params p = { version, 64 * MiB, "web extra=1", "Keel", 2, { { 0 } } };
+    struct mbinfo_params p = { .version = version, .ram = 64 * MiB,
+                                 .cmdline = "web extra=1", .loader_name = "Keel", .nmods = 2 };
     p.mods[0] = (struct mbinfo_mod){ 0x400000, 0x401234, "data for web" };
     p.mods[1] = (struct mbinfo_mod){ 0x402000, 0x402000, NULL };
     return p;
@@ -192,7 +193,8 @@ static void test_small_ram_and_options(void)
 {
     uint8_t buf[1024];
     uint64_t info;
-    struct mbinfo_params p = { 1, 0x50000, NULL, NULL, 0, { { 0 } } };
+    struct mbinfo_params p = { .version = 1, .ram = 0x50000,
+                                 .cmdline = NULL, .loader_name = NULL, .nmods = 0 };
 
     long used = mbinfo_build(buf, sizeof buf, 0x8000, &p, &info);
     CHECK(used > 0);
@@ -306,6 +308,171 @@ static void test_random(void)
     CHECK(built > 300);
 }
 
+/* ---- PC layout: RAM above 4 GiB, the ACPI-reclaim range, the mb2 ACPI tags ---- */
+
+struct ent { uint64_t base, len; uint32_t type; };
+
+/* Reads the map back from an mb1 or mb2 info; returns the entry count (at most max). For mb2
+ * also copies the ACPI tags' payloads (lengths in len[0] (old) and len[1] (new), 0 if absent). */
+static unsigned read_map(const uint8_t *buf, uint64_t gpa, long used, uint64_t info, int version,
+                         struct ent *e, unsigned max, uint8_t rsdp[2][36], size_t len[2])
+{
+    unsigned n = 0;
+    len[0] = len[1] = 0;
+    if (version == 1) {
+        const uint8_t *mi = at(buf, gpa, used, info, 116);
+        const uint8_t *mm = mi ? at(buf, gpa, used, rd32(mi, 48), rd32(mi, 44)) : NULL;
+        for (uint32_t off = 0; mm && off < rd32(mi, 44) && n < max; off += 24, n++)
+            e[n] = (struct ent){ rd64(mm, off + 4), rd64(mm, off + 12), rd32(mm, off + 20) };
+        return n;
+    }
+    const uint8_t *mi = at(buf, gpa, used, info, 8);
+    uint32_t total = mi ? rd32(mi, 0) : 0;
+    for (uint32_t off = 8; off + 8 <= total;) {
+        uint32_t type = rd32(mi, off), size = rd32(mi, off + 4);
+        if (!CHECK(size >= 8 && off + size <= total) || type == MB2_TAG_TYPE_END)
+            break;
+        if (type == MB2_TAG_TYPE_MMAP)
+            for (uint32_t k = 16; k + 24 <= size && n < max; k += 24, n++)
+                e[n] = (struct ent){ rd64(mi, off + k), rd64(mi, off + k + 8),
+                                     rd32(mi, off + k + 16) };
+        if ((type == MB2_TAG_TYPE_ACPI_OLD || type == MB2_TAG_TYPE_ACPI_NEW) &&
+            CHECK(size - 8 <= 36)) {
+            unsigned i = type == MB2_TAG_TYPE_ACPI_NEW;
+            CHECK_EQ_U64(len[i], 0);
+            len[i] = size - 8;
+            memcpy(rsdp[i], mi + off + 8, size - 8);
+        }
+        off += (size + 7) & ~7u;
+    }
+    return n;
+}
+
+static void expect_map(const struct mbinfo_params *p, const struct ent *want, unsigned nwant)
+{
+    static uint8_t buf[4096];
+    for (int v = 1; v <= 2; v++) {
+        struct mbinfo_params q = *p;
+        q.version = v;
+        uint64_t info;
+        long used = mbinfo_build(buf, sizeof buf, 0x10000, &q, &info);
+        if (!CHECK(used > 0))
+            continue;
+        struct ent got[12];
+        uint8_t rsdp[2][36];
+        size_t rl[2];
+        unsigned n = read_map(buf, 0x10000, used, info, v, got, 12, rsdp, rl);
+        CHECK_EQ_U64(n, nwant);
+        for (unsigned i = 0; i < n && i < nwant; i++) {
+            CHECK_EQ_U64(got[i].base, want[i].base);
+            CHECK_EQ_U64(got[i].len, want[i].len);
+            CHECK_EQ_U64(got[i].type, want[i].type);
+        }
+        /* mem_upper: the contiguous KiB above 1 MiB */
+        uint64_t upper = v == 1 ? rd32(buf + (info - 0x10000), 8) : 0;
+        if (v == 1)
+            CHECK_EQ_U64(upper, (p->ram - MiB) / 1024);
+        if (v == 2 && p->rsdp) {
+            CHECK_EQ_U64(rl[0], 20);
+            CHECK(!memcmp(rsdp[0], p->rsdp, 20));
+            CHECK_EQ_U64(rl[1], p->rsdp_len == 36 ? 36 : 0);
+            if (rl[1] == 36)
+                CHECK(!memcmp(rsdp[1], p->rsdp, 36));
+        } else {
+            CHECK(rl[0] == 0 && rl[1] == 0);
+        }
+    }
+}
+
+static void test_pc_layout(void)
+{
+    static const uint64_t G = 1ull << 30;
+    uint8_t rsdp[36];
+    for (int i = 0; i < 36; i++)
+        rsdp[i] = (uint8_t)(0x40 + i);
+    struct mbinfo_params p = { .version = 1, .ram = 3 * G,
+                                 .cmdline = "x", .loader_name = "Keel", .nmods = 0 };
+    p.ram_high = 5 * G;                 /* mem=8G */
+    p.acpi_base = 0xE0000;              /* in the BIOS area: already reserved, not listed */
+    p.acpi_len = 0x1000;
+    p.rsdp = rsdp;
+    p.rsdp_len = 36;
+    const struct ent pc[] = {
+        { 0, 0xA0000, 1 }, { 0xA0000, 0x60000, 2 }, { MiB, 3 * G - MiB, 1 }, { 4 * G, 5 * G, 1 },
+    };
+    expect_map(&p, pc, 4);
+    p.rsdp_len = 20;
+    expect_map(&p, pc, 4);
+    p.rsdp = NULL;
+    expect_map(&p, pc, 4);
+
+    /* tables at the top of low RAM: ACPI-reclaimable, cut out of the usable range */
+    p.acpi_base = 3 * G - 0x10000;
+    p.acpi_len = 0x10000;
+    const struct ent top[] = {
+        { 0, 0xA0000, 1 }, { 0xA0000, 0x60000, 2 }, { MiB, 3 * G - MiB - 0x10000, 1 },
+        { 3 * G - 0x10000, 0x10000, 3 }, { 4 * G, 5 * G, 1 },
+    };
+    expect_map(&p, top, 5);
+    /* in the middle of high RAM and in the first 640K */
+    p.acpi_base = 5 * G;
+    const struct ent high[] = {
+        { 0, 0xA0000, 1 }, { 0xA0000, 0x60000, 2 }, { MiB, 3 * G - MiB, 1 },
+        { 4 * G, G, 1 }, { 5 * G, 0x10000, 3 }, { 5 * G + 0x10000, 4 * G - 0x10000, 1 },
+    };
+    expect_map(&p, high, 6);
+    p.acpi_base = 0;
+    const struct ent low[] = {
+        { 0, 0x10000, 3 }, { 0x10000, 0x90000, 1 }, { 0xA0000, 0x60000, 2 },
+        { MiB, 3 * G - MiB, 1 }, { 4 * G, 5 * G, 1 },
+    };
+    expect_map(&p, low, 5);
+
+    /* a small VM: no high RAM, the usual three entries */
+    struct mbinfo_params s = { .version = 1, .ram = 16 * MiB,
+                                 .cmdline = "x", .loader_name = "Keel", .nmods = 0 };
+    s.acpi_base = 0xE0000;
+    s.acpi_len = 0x300;
+    const struct ent small[] = { { 0, 0xA0000, 1 }, { 0xA0000, 0x60000, 2 }, { MiB, 15 * MiB, 1 } };
+    expect_map(&s, small, 3);
+}
+
+static void test_pc_rejects(void)
+{
+    static const uint64_t G = 1ull << 30;
+    uint8_t buf[2048], rsdp[36] = { 0 };
+    uint64_t info;
+    struct mbinfo_params p = { .version = 2, .ram = 3 * G,
+                                 .cmdline = "x", .loader_name = "Keel", .nmods = 0 };
+    p.ram_high = G;
+    CHECK(mbinfo_build(buf, sizeof buf, 0x8000, &p, &info) > 0);
+    p.ram = 5 * G;                                  /* low RAM overlapping the high block */
+    CHECK_EQ_U64(mbinfo_build(buf, sizeof buf, 0x8000, &p, &info), -1);
+    p.ram = 3 * G;
+    p.ram_high = UINT64_MAX - G;
+    CHECK_EQ_U64(mbinfo_build(buf, sizeof buf, 0x8000, &p, &info), -1);
+    p.ram_high = G;
+    static const uint64_t bad[][2] = {
+        { 0x9F000, 0x2000 },            /* straddles 640K */
+        { 0xFF000, 0x2000 },            /* straddles 1 MiB */
+        { 3 * G - 0x1000, 0x2000 },     /* runs past low RAM */
+        { 3 * G, 0x1000 },              /* in the hole */
+        { 5 * G - 0x1000, 0x2000 },     /* past high RAM */
+        { UINT64_MAX - 0xFFF, 0x2000 }, /* wraps */
+    };
+    for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        p.acpi_base = bad[i][0];
+        p.acpi_len = bad[i][1];
+        CHECK_EQ_U64(mbinfo_build(buf, sizeof buf, 0x8000, &p, &info), -1);
+    }
+    p.acpi_len = 0;
+    p.rsdp = rsdp;
+    p.rsdp_len = 24;
+    CHECK_EQ_U64(mbinfo_build(buf, sizeof buf, 0x8000, &p, &info), -1);
+    p.rsdp_len = 36;
+    CHECK(mbinfo_build(buf, sizeof buf, 0x8000, &p, &info) > 0);
+}
+
 int main(void)
 {
     RUN(test_mb1);
@@ -314,5 +481,7 @@ int main(void)
     RUN(test_rejects);
     RUN(test_exact_sizes);
     RUN(test_random);
+    RUN(test_pc_layout);
+    RUN(test_pc_rejects);
     return check_summary("test_mbinfo");
 }

@@ -161,6 +161,14 @@ static void parse_mb2(uptr info)
 			}
 			break;
 		}
+		case 14:
+			b->acpi_old = p + 8;
+			b->acpi_old_len = size - 8;
+			break;
+		case 15:
+			b->acpi_new = p + 8;
+			b->acpi_new_len = size - 8;
+			break;
 		default:
 			break;
 		}
@@ -187,6 +195,8 @@ void boot_checks(const char *default_name)
 {
 	struct bootinfo *b = &g_boot;
 	u64 mem = cmd_size("expect_mem", 16u << 20);
+	/* a PC's layout: low RAM up to 3 GiB, the rest from 4 GiB */
+	u64 low = mem < 0xC0000000ull ? mem : 0xC0000000ull, high = mem - low;
 	char name[64];
 
 	/* magic */
@@ -223,9 +233,9 @@ void boot_checks(const char *default_name)
 	int bad = 0;
 	for (int i = 0; i < npieces; i++) {
 		uptr a = pieces[i].addr, l = pieces[i].len;
-		if (a + l > mem || a + l < a) {
+		if (a + l > low || a + l < a) {
 			fail("info placement: %s at 0x%lx+0x%lx beyond RAM 0x%llx", pieces[i].what, (unsigned long)a,
-			     (unsigned long)l, (unsigned long long)mem);
+			     (unsigned long)l, (unsigned long long)low);
 			bad++;
 		} else if (overlaps(a, l, (uptr)__image_start, (uptr)(__image_end - __image_start))) {
 			fail("info placement: %s at 0x%lx+0x%lx overlaps image 0x%lx-0x%lx", pieces[i].what,
@@ -269,17 +279,22 @@ void boot_checks(const char *default_name)
 			fail("cmdline first word: got '%s' want '%s'", name, want);
 	}
 
+	/* the whole command line, however long (the copy above keeps its first 511 bytes) */
+	if (cmd_get("expect_cmdline_len") && b->cmdline_addr)
+		check_eq("cmdline length", strlen((const char *)b->cmdline_addr),
+			 cmd_num("expect_cmdline_len", 0));
+
 	/* memory */
 	printf("expect_mem=0x%llx (%llu MiB)\n", (unsigned long long)mem, (unsigned long long)(mem >> 20));
 	if (b->have_mem) {
 		check_eq("mem_lower 640", b->mem_lower, 640);
-		check_eq("mem_upper (RAM-1MiB)/1K", b->mem_upper, (mem - 0x100000) >> 10);
+		check_eq("mem_upper (RAM-1MiB)/1K", b->mem_upper, (low - 0x100000) >> 10);
 	} else {
 		fail("no basic memory info");
 	}
 	if (b->have_mmap) {
 		u64 top = 0, low_end = 0, hi_end = 0x100000;
-		int low_avail = 0, hole_avail = 0;
+		int low_avail = 0, hole_avail = 0, high_ok = 0, gap_avail = 0;
 		for (int i = 0; i < b->nmmap; i++) {
 			struct bi_mmap *e = &b->mmap[i];
 			printf("mmap 0x%llx-0x%llx type %u\n", (unsigned long long)e->base,
@@ -294,6 +309,10 @@ void boot_checks(const char *default_name)
 			}
 			if (e->base < 0x100000 && e->base + e->len > 0xA0000)
 				hole_avail = 1;
+			if (e->base < 0x100000000ull && e->base + e->len > low && low > 0x100000)
+				gap_avail = 1;
+			if (e->base == 0x100000000ull && e->len == high)
+				high_ok = 1;
 		}
 		/* walk contiguous available coverage upwards from 1 MiB */
 		for (int again = 1; again;) {
@@ -308,8 +327,11 @@ void boot_checks(const char *default_name)
 		}
 		check("mmap: low RAM available from 0", low_avail && low_end >= 0x9F000 && low_end <= 0xA0000);
 		check("mmap: 640K-1M not available", !hole_avail);
-		check_eq("mmap: available 1M..end contiguous up to", hi_end, mem);
-		check_eq("mmap: top of available RAM", top, mem);
+		check_eq("mmap: available 1M..end contiguous up to", hi_end, low);
+		check("mmap: nothing available between low RAM and 4G", !gap_avail);
+		if (high)
+			check("mmap: RAM above 3G available from 4G", high_ok);
+		check_eq("mmap: top of available RAM", top, high ? 0x100000000ull + high : low);
 	} else {
 		fail("no memory map");
 	}

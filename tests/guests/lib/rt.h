@@ -161,6 +161,8 @@ struct bootinfo {
 	u32 entry_eflags;  /* EFLAGS as found at entry */
 	u32 entry_cr0;     /* CR0 as found at entry (before the stub changes anything) */
 	int bss_dirty;     /* number of non-zero bytes found in .bss at start */
+	uptr acpi_old, acpi_new;       /* mb2 ACPI tags 14/15: address of the RSDP copy, 0 = none */
+	u32 acpi_old_len, acpi_new_len;
 };
 extern struct bootinfo g_boot;
 
