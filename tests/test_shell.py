@@ -380,7 +380,7 @@ def test_vlapic_vioapic_ports(sh):
     assert "  irr: none" in out and "  isr: none" in out, out
     # Nobody programmed cnt's IOAPIC: every pin masked and idle, so only the header line.
     out = sh.cmd("vioapic cnt")
-    assert re.fullmatch(r"vm cnt vioapic: id 1, version 0x20, 24 pins, 0 messages sent, "
+    assert re.fullmatch(r"vm cnt vioapic: id 0, version 0x20, 24 pins, 0 messages sent, "
                         r"ISA lines high 0", out), out
     # The guests poke no port without a device (the UART and 0xf4 are devices).
     assert sh.cmd("ports hello") == ("vm hello: ports with no device (reads give all-ones, "

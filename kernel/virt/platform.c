@@ -346,7 +346,7 @@ void platform_init(struct vm *vm)
 {
     struct platform *p = pf(vm);
     *p = (struct platform){ .lock = SPINLOCK_INIT };
-    vioapic_reset(&p->ioapic, (uint8_t)vm->nvcpus);     /* the MADT gives it the next ID */
+    vioapic_reset(&p->ioapic, 0);       /* the MADT's IOAPIC ID, as QEMU's and KVM's */
     vpic_reset(&p->pic);
     uint64_t now = rdtsc();
     struct vpit_clock clk = { .tsc_hz = tsc_hz };
