@@ -11,7 +11,8 @@
  * SIPI, back-to-back INIT+SIPI (starts), INIT-SIPI-SIPI without delays and a late SIPI to a
  * running AP (both: exactly one trampoline entry).
  * cmdline: ncpus=<n> (>= 2), x2apic (everything through x2APIC), bench_ipi [n=<N>] (only the
- * round-trip benchmark BSP -> AP 1 -> BSP: `BENCH ipi_roundtrip iters=<N> ticks=<T> per_iter=<x.y>`),
+ * round-trip benchmark BSP -> AP 1 -> BSP:
+ * `BENCH ipi_roundtrip iters=<N> ticks=<T> per_iter=<x.y>`),
  * rewrite_apic_base (x2apic: every CPU rewrites IA32_APIC_BASE unchanged before the logical
  * tests - works around Bochs 2.7, which leaves the x2APIC LDR 0 otherwise; never under Keel).
  * Known deviations of the bare references from the SDM (the checks follow the SDM): Bochs 2.7
@@ -92,10 +93,14 @@ static void expect_i(const char *what, int idx, u32 want, const u32 *before)
 	if (got == want && !dup)
 		ok("%s%s: cpus 0x%x", what, num, want);
 	else
-		fail("%s%s: reached cpus 0x%x want 0x%x%s", what, num, got, want, dup ? " (some twice)" : "");
+		fail("%s%s: reached cpus 0x%x want 0x%x%s", what, num, got, want,
+		     dup ? " (some twice)" : "");
 }
 
-static void expect(const char *what, u32 want, const u32 *before) { expect_i(what, -1, want, before); }
+static void expect(const char *what, u32 want, const u32 *before)
+{
+	expect_i(what, -1, want, before);
+}
 
 static void send_expect_i(const char *what, int idx, u32 dest, u32 icr, u32 want)
 {
@@ -335,10 +340,12 @@ static void test_init_restart(u32 cpu)
 	u32 c1 = spin_count[cpu];
 	tsc_delay_us(30000);
 	u32 c2 = spin_count[cpu];
-	CHECKF(c1 > 0 && c1 == c2, "cpu %u: INIT stopped its running loop (count %u then %u)", cpu, c1, c2);
+	CHECKF(c1 > 0 && c1 == c2, "cpu %u: INIT stopped its running loop (count %u then %u)", cpu,
+	       c1, c2);
 	CHECKF_EQ(c->entries, e, "cpu %u: no restart without a SIPI", cpu);
 	smp_send_sipi(cpu);
-	CHECKF(smp_wait_online(cpu, e + 1, TIMEOUT_MS) == 0, "cpu %u: SIPI restarted it at the trampoline", cpu);
+	CHECKF(smp_wait_online(cpu, e + 1, TIMEOUT_MS) == 0,
+	       "cpu %u: SIPI restarted it at the trampoline", cpu);
 	tsc_delay_us(SETTLE_US);
 	CHECKF_EQ(c->entries, e + 1, "cpu %u: entries after INIT and SIPI", cpu);
 	if (x2) {
@@ -359,7 +366,8 @@ static void test_back_to_back(u32 cpu)
 	c->online = 0;
 	smp_send_init(cpu);
 	smp_send_sipi(cpu); /* no delay: the SIPI must not be lost */
-	CHECKF(smp_wait_online(cpu, e + 1, TIMEOUT_MS) == 0, "cpu %u: back-to-back INIT+SIPI started it", cpu);
+	CHECKF(smp_wait_online(cpu, e + 1, TIMEOUT_MS) == 0,
+	       "cpu %u: back-to-back INIT+SIPI started it", cpu);
 	smp_send_sipi(cpu); /* to a running CPU: ignored */
 	tsc_delay_us(SETTLE_US * 2);
 	CHECKF_EQ(c->entries, e + 1, "cpu %u: a SIPI to a running cpu is ignored", cpu);
@@ -370,7 +378,8 @@ static void test_back_to_back(u32 cpu)
 	smp_send_init(cpu);
 	smp_send_sipi(cpu);
 	smp_send_sipi(cpu);
-	CHECKF(smp_wait_online(cpu, e + 1, TIMEOUT_MS) == 0, "cpu %u: back-to-back INIT-SIPI-SIPI started it", cpu);
+	CHECKF(smp_wait_online(cpu, e + 1, TIMEOUT_MS) == 0,
+	       "cpu %u: back-to-back INIT-SIPI-SIPI started it", cpu);
 	tsc_delay_us(SETTLE_US * 2);
 	CHECKF_EQ(c->entries, e + 1, "cpu %u: the second SIPI did not restart it", cpu);
 	check_responsive(cpu, "after INIT-SIPI-SIPI");
@@ -416,7 +425,8 @@ static void bench(void)
 		finish();
 	}
 	sti();
-	printf("bench: %u IPI round trips cpu 0 -> cpu 1 -> cpu 0 (%s)\n", iters, x2 ? "x2APIC" : "xAPIC");
+	printf("bench: %u IPI round trips cpu 0 -> cpu 1 -> cpu 0 (%s)\n", iters,
+	       x2 ? "x2APIC" : "xAPIC");
 	if (roundtrips(16) != 0) { /* warm-up */
 		fail("bench ipi_roundtrip: no answer from cpu 1");
 		finish();
@@ -433,8 +443,8 @@ static void bench(void)
 	u64 tenths = udiv64(t * 10 + iters / 2, iters, NULL);
 	u32 frac;
 	u64 whole = udiv64(tenths, 10, &frac);
-	printf("BENCH ipi_roundtrip iters=%u ticks=%llu per_iter=%llu.%u\n", iters, (unsigned long long)t,
-	       (unsigned long long)whole, frac);
+	printf("BENCH ipi_roundtrip iters=%u ticks=%llu per_iter=%llu.%u\n", iters,
+	       (unsigned long long)t, (unsigned long long)whole, frac);
 	finish();
 }
 

@@ -45,8 +45,11 @@ void guest_main(void)
 	const char *m = cmd_get("mode");
 	u32 secs = (u32)cmd_num("secs", 3);
 	u64 loops = cmd_num("loops", 0);
-	mode = !m ? M_PENDING : !strncmp(m, "noeoi", 5) ? M_NOEOI : !strncmp(m, "storm", 5) ? M_STORM
-											 : M_PENDING;
+	mode = M_PENDING;
+	if (m && !strncmp(m, "noeoi", 5))
+		mode = M_NOEOI;
+	else if (m && !strncmp(m, "storm", 5))
+		mode = M_STORM;
 	static const char *const names[] = { "pending", "noeoi", "storm" };
 	smp_init(0);
 	irq_set_handler(V_STORM, storm_handler);
@@ -76,7 +79,8 @@ void guest_main(void)
 			next += second;
 		} else if (loops && ++tick == 1000000) {
 			tick = 0;
-			printf("storm: %llu loops, handled %u\n", (unsigned long long)(i + 1), handled);
+			printf("storm: %llu loops, handled %u\n", (unsigned long long)(i + 1),
+			       handled);
 		}
 		cpu_relax();
 	}

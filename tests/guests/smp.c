@@ -84,7 +84,8 @@ void guest_main(void)
 	} else {
 		for (u32 i = 1; i < n; i++)
 			if (smp_start_ap(i, TIMEOUT_MS) != 0)
-				fail("cpu %u online after INIT-SIPI-SIPI (entries %u)", i, smp_cpus[i].entries);
+				fail("cpu %u online after INIT-SIPI-SIPI (entries %u)", i,
+				     smp_cpus[i].entries);
 	}
 	check_eq("no AP parked for an out-of-range APIC ID", smp_bad_ids(), 0);
 

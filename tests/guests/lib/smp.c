@@ -46,7 +46,7 @@ int smp_init(int x2)
 	/* Keel has no PIT to calibrate against: without its TSC leaf every timeout would be wrong
 	 * (or the calibration would spin for minutes), so end here with a clear failure. */
 	if (cpu_is_keel() && !keel_freqs(NULL, NULL) && !cmd_num("tsc_khz", 0)) {
-		fail("Keel's CPUID leaf 0x40000010 (TSC kHz) is missing: no time base for timeouts");
+		fail("Keel's CPUID leaf 0x40000010 (TSC kHz) is missing: no time base");
 		finish();
 	}
 	tsc_khz(); /* calibrate once, on the BSP, before any AP uses the timeouts */
@@ -57,11 +57,12 @@ int smp_init(int x2)
 		apic_use_xapic();
 	}
 	want_x2 = x2;
-	pic_mask_all(); /* firmware may leave the legacy PIC's IRQ0 unmasked: keep it off every CPU */
+	pic_mask_all(); /* firmware may leave the legacy PIC's IRQ0 unmasked */
 	irq_set_handler(SMP_SPURIOUS_VEC, spurious_handler);
 	apic_sw_enable(SMP_SPURIOUS_VEC);
 
-	memcpy((void *)(uptr)SMP_TRAMPOLINE, smp_tramp_start, (size_t)(smp_tramp_end - smp_tramp_start));
+	memcpy((void *)(uptr)SMP_TRAMPOLINE, smp_tramp_start,
+	       (size_t)(smp_tramp_end - smp_tramp_start));
 	__asm__ volatile("sidt %0" : "=m"(*(u8 *)TR_FIELD(smp_tr_idtr)) : : "memory");
 #ifdef __x86_64__
 	uptr cr3;

@@ -78,7 +78,7 @@ tr_park32:
 
 	.code64
 tr_lm64:
-	movl	%esp, %esp		/* zero-extends: RSP[63:32] are not defined after the switch */
+	movl	%esp, %esp		/* zero-extends: RSP[63:32] are undefined here */
 	lidt	TR(smp_tr_idtr)
 	movl	%ebx, %edi		/* smp_ap_main(slot) */
 	movq	TR(smp_tr_entry), %rax
