@@ -86,6 +86,9 @@ void acpi_init(const struct bootinfo *bi, bool drop_madt)
         pr_warn("acpi: MADT is malformed (no MADT used); only the boot CPU will run\n");
     else
         acpi_have_madt = true;
+    if (acpi_have_madt && acpi_madt.skipped_cpus)
+        pr_warn("acpi: MADT lists %u cpu(s) beyond the %d Keel can track; they stay offline\n",
+                acpi_madt.skipped_cpus, MADT_MAX_CPUS);
     uint64_t fadt = find_table(root, xsdt, "FACP");
     if (fadt)
         parse_fadt(fadt);

@@ -73,7 +73,7 @@ uint32_t acpi_sdt_valid(const void *t, size_t avail, const char *sig);
 unsigned acpi_root_count(const void *root, bool xsdt);
 uint64_t acpi_root_entry(const void *root, bool xsdt, unsigned i);
 
-#define MADT_MAX_CPUS 64
+#define MADT_MAX_CPUS 1024   /* = MAX_CPUS in kernel/percpu.h */
 #define MADT_MAX_IOAPICS 8
 #define MADT_MAX_OVERRIDES 16
 

@@ -300,8 +300,8 @@ static void test_madt_entries(void)
     put32(t, 4, (uint32_t)off);
     finish_sdt(t);
     CHECK_EQ_U64(madt_parse(t, off, &mi), 0);
-    CHECK_EQ_U64(mi.ncpus, 64);
-    CHECK_EQ_U64(mi.skipped_cpus, 5);                /* 69 valid - 64 */
+    CHECK_EQ_U64(mi.ncpus, 69);                      /* 70 x2APIC entries, one invalid id */
+    CHECK_EQ_U64(mi.skipped_cpus, 0);
     CHECK_EQ_U64(mi.apic_id[5], 0x105);
     CHECK_EQ_U64(mi.lapic_addr, 0xFEE10000);
     CHECK_EQ_U64(mi.nioapic, MADT_MAX_IOAPICS);
@@ -343,6 +343,69 @@ static void test_madt_entries(void)
     sdt_header(s, "APIC", 40, 1);
     finish_sdt(s);
     CHECK_EQ_U64(madt_parse(s, sizeof s, &mi), -1);
+}
+
+/* A big machine as firmware describes it: xAPIC entries (type 0) for ids 0-254, x2APIC entries
+ * (type 9) for ids 255 and up (ids above 255 need x2APIC mode), some CPUs listed twice
+ * (both types), disabled and online-capable ones, and more CPUs than MADT_MAX_CPUS. */
+static size_t big_madt(uint8_t *t, unsigned nx2)
+{
+    size_t off = 44;
+
+    sdt_header(t, "APIC", 0, 5);
+    put32(t, 36, 0xFEE00000);
+    for (unsigned i = 0; i < 255; i++) {
+        uint8_t *e = t + off;
+        e[0] = 0; e[1] = 8; e[2] = (uint8_t)i; e[3] = (uint8_t)i;
+        put32(e, 4, i == 17 ? 0 : ACPI_MADT_ENABLED);          /* apic 17 disabled */
+        off += 8;
+    }
+    for (unsigned i = 0; i < nx2; i++) {
+        uint8_t *e = t + off;
+        memset(e, 0, 16);
+        e[0] = 9; e[1] = 16;
+        uint32_t id = i < 3 ? i : 255 + i;     /* ids 0-2 again (dup of type 0), then 258.. */
+        put32(e, 4, id);
+        put32(e, 8, i == 100 ? ACPI_MADT_ONLINE_CAPABLE : ACPI_MADT_ENABLED);
+        put32(e, 12, 1000 + i);                /* ACPI processor UID */
+        off += 16;
+    }
+    put32(t, 4, (uint32_t)off);
+    finish_sdt(t);
+    return off;
+}
+
+static void test_madt_x2apic_big(void)
+{
+    static uint8_t t[64 * 1024];
+    static struct madt_info mi;
+
+    /* 254 enabled xAPIC + 3 duplicates + 97 new x2APIC ids (258..354) */
+    size_t n = big_madt(t, 100);
+    CHECK_EQ_U64(madt_parse(t, n, &mi), 0);
+    CHECK_EQ_U64(mi.ncpus, 254 + 97);
+    CHECK_EQ_U64(mi.skipped_cpus, 0);
+    CHECK_EQ_U64(mi.apic_id[0], 0);
+    CHECK_EQ_U64(mi.apic_id[17], 18);                    /* 17 disabled: not listed */
+    CHECK_EQ_U64(mi.apic_id[253], 254);
+    CHECK_EQ_U64(mi.apic_id[254], 258);                  /* first x2APIC-only id, > 255 */
+    CHECK_EQ_U64(mi.apic_id[254 + 96], 354);
+    unsigned above = 0;
+    for (unsigned i = 0; i < mi.ncpus; i++) {
+        above += mi.apic_id[i] > 255;
+        for (unsigned j = 0; j < i; j++)
+            CHECK(mi.apic_id[i] != mi.apic_id[j]);
+    }
+    CHECK_EQ_U64(above, 97);
+
+    /* more CPUs than Keel tracks: the rest are counted, not dropped silently */
+    unsigned nx2 = MADT_MAX_CPUS + 50;
+    n = big_madt(t, nx2);
+    CHECK(n <= sizeof t);
+    CHECK_EQ_U64(madt_parse(t, n, &mi), 0);
+    CHECK_EQ_U64(mi.ncpus, MADT_MAX_CPUS);
+    CHECK_EQ_U64(mi.ncpus + mi.skipped_cpus, 254 + nx2 - 3);
+    CHECK_EQ_U64(mi.apic_id[MADT_MAX_CPUS - 1], 255 + 3 + (MADT_MAX_CPUS - 254) - 1);
 }
 
 static void test_fadt(void)
@@ -503,6 +566,7 @@ int main(void)
     RUN(test_root_and_sdt);
     RUN(test_madt);
     RUN(test_madt_entries);
+    RUN(test_madt_x2apic_big);
     RUN(test_fadt);
     RUN(test_s5);
     RUN(test_fuzz);
