@@ -115,12 +115,12 @@ static bool bring_up(unsigned cpu, uint32_t id, struct smp_count *c)
 
 static void summary(unsigned listed, const struct smp_count *c, uint64_t t0)
 {
-    kprintf("smp: %u cpus in the MADT: %u online, %u failed, %u beyond the limit of %u; "
-            "apic ids %u-%u; %lu ms\n", listed, cpus_online, c->failed, c->beyond, MAX_CPUS,
+    kprintf("smp: %u cpus in the MADT: %u online, %u failed, %u beyond the limit; "
+            "apic ids %u-%u; %lu ms\n", listed, cpus_online, c->failed, c->beyond,
             c->lo, c->hi, tsc_to_us(rdtsc() - t0) / 1000);
 }
 
-void smp_boot(void)
+void smp_boot(unsigned max)
 {
     struct percpu *bsp = percpu_of(0);
     uint64_t t0 = rdtsc();
@@ -132,14 +132,14 @@ void smp_boot(void)
         goto done;
     memcpy((void *)TRAMP_BASE, trampoline, (size_t)(trampoline_end - trampoline));
     struct smp_count c = { 0, acpi_madt.skipped_cpus, bsp->apic_id, bsp->apic_id };
-    unsigned next = 1;
+    unsigned next = 1, limit = max && max < MAX_CPUS ? max : MAX_CPUS;
     for (unsigned i = 0; i < acpi_madt.ncpus; i++) {
         uint32_t id = acpi_madt.apic_id[i];
         c.lo = id < c.lo ? id : c.lo;
         c.hi = id > c.hi ? id : c.hi;
         if (id == bsp->apic_id)
             continue;
-        if (next == MAX_CPUS || !bring_up(next, id, &c)) {
+        if (next == limit || !bring_up(next, id, &c)) {
             c.beyond += acpi_madt.ncpus - i;
             break;
         }
@@ -148,7 +148,7 @@ void smp_boot(void)
     ncpus = next;
     if (c.beyond)
         pr_warn("cpu: %u cpu(s) listed by the MADT stay offline: limit of %u cpus reached\n",
-                c.beyond, next == MAX_CPUS ? MAX_CPUS : next);
+                c.beyond, next);
     if (acpi_madt.ncpus + acpi_madt.skipped_cpus > SMP_SUMMARY_MIN)
         summary(acpi_madt.ncpus + acpi_madt.skipped_cpus, &c, t0);
 done:

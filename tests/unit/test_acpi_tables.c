@@ -408,6 +408,61 @@ static void test_madt_x2apic_big(void)
     CHECK_EQ_U64(mi.apic_id[MADT_MAX_CPUS - 1], 255 + 3 + (MADT_MAX_CPUS - 254) - 1);
 }
 
+static size_t make_spcr(uint8_t *t, uint8_t iface, uint8_t space, uint64_t addr, uint8_t baud)
+{
+    sdt_header(t, "SPCR", 80, 2);
+    memset(t + 36, 0, 44);
+    t[36] = iface;
+    t[40] = space; t[41] = 8; t[42] = 0; t[43] = 1;
+    put64(t, 44, addr);
+    t[52] = 1; t[53] = 3;                   /* PC-AT IRQ 3 */
+    t[58] = baud;
+    finish_sdt(t);
+    return 80;
+}
+
+static void test_spcr(void)
+{
+    uint8_t t[96];
+    struct spcr_info si;
+
+    CHECK_EQ_U64(spcr_parse(t, make_spcr(t, SPCR_IF_16550, ACPI_ADR_SPACE_SYSTEM_IO, 0x2F8, 7),
+                            &si), 0);
+    CHECK_EQ_U64(si.interface, SPCR_IF_16550);
+    CHECK_EQ_U64(si.space, ACPI_ADR_SPACE_SYSTEM_IO);
+    CHECK_EQ_U64(si.addr, 0x2F8);
+    CHECK_EQ_U64(si.baud, 115200);
+    const uint8_t codes[] = { 0, 3, 4, 6 };
+    const uint32_t want[] = { 0, 9600, 19200, 57600 };
+    for (int i = 0; i < 4; i++) {
+        make_spcr(t, SPCR_IF_16450, ACPI_ADR_SPACE_SYSTEM_IO, 0x3F8, codes[i]);
+        CHECK_EQ_U64(spcr_parse(t, 80, &si), 0);
+        CHECK_EQ_U64(si.baud, want[i]);
+    }
+    /* MMIO UART: parsed, the kernel decides it cannot use it */
+    make_spcr(t, SPCR_IF_16550_GAS, ACPI_ADR_SPACE_SYSTEM_MEMORY, 0xFEDC9000, 7);
+    CHECK_EQ_U64(spcr_parse(t, 80, &si), 0);
+    CHECK_EQ_U64(si.space, ACPI_ADR_SPACE_SYSTEM_MEMORY);
+    CHECK_EQ_U64(si.addr, 0xFEDC9000);
+    /* bad baud codes, truncation, checksum, signature, short table */
+    const uint8_t bad[] = { 1, 2, 5, 8, 0xFF };
+    for (int i = 0; i < 5; i++) {
+        make_spcr(t, 0, ACPI_ADR_SPACE_SYSTEM_IO, 0x3F8, bad[i]);
+        CHECK_EQ_U64(spcr_parse(t, 80, &si), -1);
+    }
+    make_spcr(t, 0, ACPI_ADR_SPACE_SYSTEM_IO, 0x3F8, 7);
+    CHECK_EQ_U64(spcr_parse(t, 79, &si), -1);
+    t[45] ^= 1;
+    CHECK_EQ_U64(spcr_parse(t, 80, &si), -1);
+    make_spcr(t, 0, ACPI_ADR_SPACE_SYSTEM_IO, 0x3F8, 7);
+    memcpy(t, "SPCX", 4);
+    finish_sdt(t);
+    CHECK_EQ_U64(spcr_parse(t, 80, &si), -1);
+    sdt_header(t, "SPCR", 60, 1);
+    finish_sdt(t);
+    CHECK_EQ_U64(spcr_parse(t, 96, &si), -1);
+}
+
 static void test_fadt(void)
 {
     uint8_t t[276];
@@ -567,6 +622,7 @@ int main(void)
     RUN(test_madt);
     RUN(test_madt_entries);
     RUN(test_madt_x2apic_big);
+    RUN(test_spcr);
     RUN(test_fadt);
     RUN(test_s5);
     RUN(test_fuzz);
