@@ -48,7 +48,7 @@ static void reserve_boot_data(struct memmap *mm)
 {
     uint64_t img = (uint64_t)_image_start, img_len = (uint64_t)_image_end - img;
     reserve(mm, img, img_len, "Keel");
-    reserve(mm, 0, LOW_MEMORY_END, "low 1 MiB, trampoline");
+    pr_debug("mm: boot info %#lx-%#lx\n", bootinfo.info_start, bootinfo.info_end);
     reserve(mm, bootinfo.info_start, bootinfo.info_end - bootinfo.info_start, "boot info");
     reserve(mm, (uint64_t)bootinfo.cmdline, strlen(bootinfo.cmdline) + 1, "cmdline");
     for (unsigned i = 0; i < bootinfo.nmods; i++) {
@@ -122,11 +122,17 @@ static bool setup_memory(void)
         corrupt_memmap(mm);
     warn_image_overlaps(mm);
     memmap_normalize(mm);
+    for (unsigned i = 0; i < mm->n; i++)
+        pr_debug("mm: %#lx-%#lx type %u\n", mm->r[i].base, mm->r[i].base + mm->r[i].len,
+                 mm->r[i].type);
+    reserve_boot_data(mm);
+    /* After the loader's data is reserved: a module in that page would be overwritten. */
     bool tramp_ok = trampoline_page_free(mm);
     if (!tramp_ok)
         pr_warn("smp: page %#x for starting the other CPUs is not free RAM; only the boot CPU "
                 "will run\n", TRAMP_BASE);
-    reserve_boot_data(mm);
+    /* Firmware leftovers (real-mode IVT, EBDA) and the trampoline: never handed out. */
+    reserve(mm, 0, LOW_MEMORY_END, "low 1 MiB, trampoline");
     memmap_normalize(mm);
     pmm_init(mm);
     paging_init(mm);
