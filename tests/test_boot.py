@@ -198,7 +198,7 @@ def test_8g_guest_above_4g_with_holes(guests):
         for gpa in ("0x0", "0x100000", "0x1ff00000"):
             child.expect(r"keel> ")
             child.send("gpa big %s\r" % gpa)
-            child.expect(r"gpa %s -> hpa (0x[0-9a-f]+)" % ("0" if gpa == "0x0" else gpa))
+            child.expect(r"gpa %s -> hpa (0x[0-9a-f]+):" % ("0" if gpa == "0x0" else gpa))
             hpas.append(int(child.match.group(1), 16))
         assert all(h >= 4 << 30 for h in hpas), [hex(h) for h in hpas]
         assert hpas[2] - hpas[0] == 0x1ff00000      # one contiguous block
