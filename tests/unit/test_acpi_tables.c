@@ -555,7 +555,7 @@ static void test_s5(void)
 }
 
 /* Mutated and random tables, each in an exactly-sized heap block so ASan sees any overread. */
-static unsigned fuzz_madt_ok, fuzz_fadt_ok, fuzz_s5_ok;
+static unsigned fuzz_madt_ok, fuzz_fadt_ok, fuzz_s5_ok, fuzz_spcr_ok;
 
 static void fuzz_one(const uint8_t *src, size_t n)
 {
@@ -577,6 +577,12 @@ static void fuzz_one(const uint8_t *src, size_t n)
               mi.noverride <= MADT_MAX_OVERRIDES);
     }
     fuzz_fadt_ok += fadt_parse(c, len, &fi) == 0;
+    struct spcr_info si;
+    if (spcr_parse(c, len, &si) == 0) {
+        fuzz_spcr_ok++;
+        CHECK(si.baud == 0 || si.baud == 9600 || si.baud == 19200 || si.baud == 57600 ||
+              si.baud == 115200);
+    }
     fuzz_s5_ok += acpi_find_s5(c, len, &a, &b) == 0;
     acpi_rsdp_root(c, len, &x);
     acpi_rsdp_scan(c, len);
@@ -590,13 +596,15 @@ static void fuzz_one(const uint8_t *src, size_t n)
 
 static void test_fuzz(void)
 {
-    static uint8_t madt[4096], fadt[276], dsdt[256], rsdp[64], junk[512];
+    static uint8_t madt[4096], fadt[276], dsdt[256], rsdp[64], junk[512], spcr[80];
     size_t nm = make_madt(madt), nf = make_fadt(fadt, 276), nd = make_dsdt(dsdt, 2);
+    size_t ns = make_spcr(spcr, SPCR_IF_16550, ACPI_ADR_SPACE_SYSTEM_IO, 0x2F8, 7);
     size_t nr = make_rsdp(rsdp, 2, 0x1000, 0x2000);
 
     rng_seed(21);
     for (int it = 0; it < 100000; it++) {
-        switch (it % 5) {
+        switch (it % 6) {
+        case 4: fuzz_one(spcr, ns); break;
         case 0: fuzz_one(madt, nm); break;
         case 1: fuzz_one(fadt, nf); break;
         case 2: fuzz_one(dsdt, nd); break;
@@ -610,7 +618,8 @@ static void test_fuzz(void)
         }
     }
     /* the mutations must not all be rejected up front */
-    CHECK(fuzz_madt_ok > 1000 && fuzz_fadt_ok > 1000 && fuzz_s5_ok > 1000);
+    CHECK(fuzz_madt_ok > 1000 && fuzz_fadt_ok > 1000 && fuzz_s5_ok > 1000 &&
+          fuzz_spcr_ok > 1000);
 }
 
 int main(void)
