@@ -202,7 +202,7 @@ void kmain(uint32_t magic, uint64_t info)
     if (!strcmp(opts.test_corrupt, "madt_ghost_cpu"))
         add_ghost_cpu();
     lapic_setup_mode(acpi_have_madt ? acpi_madt.lapic_addr : 0, !opts.nox2apic);
-    tsc_calibrate(acpi_have_fadt ? acpi_fadt.pm_tmr_blk : 0);
+    tsc_calibrate(acpi_have_fadt ? acpi_fadt.pm_tmr_blk : 0, bootinfo.uefi);
     smp_boot(tramp_ok ? opts.maxcpus : 1);
     vm_start_all(bootinfo.mods, bootinfo.nmods);
     if (power_off_when_done && vm_count_running() == 0)

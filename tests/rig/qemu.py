@@ -56,7 +56,8 @@ def qemu_argv(append="poweroff noshell", modules=(), smp=1, boot="kernel", mem="
     """The QEMU command line (without timeout). serial: "stdio", "none", "null" or a file path
     for COM1; serials: the same for COM1, COM2, ... (overrides serial).
     accel="kvm" runs on the host's own VMX/SVM (with cpu="host"); see kvm_nested().
-    firmware: "bios" (SeaBIOS) or "ovmf" (UEFI; boot must then be "iso" or "net").
+    firmware: "bios" (SeaBIOS) or "ovmf" (UEFI; boot must then be "iso", "usb" or "net").
+    boot="usb": the GRUB image as a USB stick (usb-storage on EHCI) instead of a CD.
     boot="net": PXE/UEFI network boot from QEMU's built-in TFTP server (user networking with
     restrict=on: nothing leaves QEMU) of a boot/mknetdir.sh directory."""
     kernel = Path(kernel or KEEL_ELF)
@@ -84,6 +85,12 @@ def qemu_argv(append="poweroff noshell", modules=(), smp=1, boot="kernel", mem="
     elif boot == "iso":
         iso = make_iso(append, modules, kernel=kernel)
         argv += ["-cdrom", str(iso), "-boot", "d"]
+    elif boot == "usb":
+        # The same hybrid image written to a USB stick (what `dd` of keel.iso gives).
+        iso = make_iso(append, modules, kernel=kernel)
+        argv += ["-drive", "file=%s,format=raw,if=none,id=stick,snapshot=on" % iso,
+                 "-device", "usb-ehci,id=ehci",
+                 "-device", "usb-storage,bus=ehci.0,drive=stick,bootindex=1"]
     elif boot == "net":
         net = make_netdir(append, modules, kernel=kernel)
         image = ("boot/grub/x86_64-efi/core.efi" if firmware == "ovmf"
@@ -91,7 +98,7 @@ def qemu_argv(append="poweroff noshell", modules=(), smp=1, boot="kernel", mem="
         argv += ["-netdev", "user,id=n0,restrict=on,tftp=%s,bootfile=%s" % (net, image),
                  "-device", "e1000,netdev=n0,bootindex=1", "-boot", "n"]
     else:
-        raise ValueError("boot must be 'kernel', 'iso' or 'net', not %r" % (boot,))
+        raise ValueError("boot must be 'kernel', 'iso', 'usb' or 'net', not %r" % (boot,))
     return argv + [str(x) for x in extra]
 
 
