@@ -9,7 +9,10 @@
 # newlines, which GRUB's script parser would interpret).
 set -eu
 
-usage() { echo "usage: $0 ROOT KEEL_ELF \"keel cmdline\" [MODULE_ELF \"module args\"]..." >&2; exit 2; }
+usage() {
+    echo "usage: $0 ROOT KEEL_ELF \"keel cmdline\" [MODULE_ELF \"module args\"]..." >&2
+    exit 2
+}
 [ $# -ge 3 ] || usage
 root=$1 kernel=$2 cmdline=$3
 shift 3

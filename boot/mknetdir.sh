@@ -7,11 +7,15 @@
 # DHCP server's boot file at one of those; GRUB then fetches grub.cfg and Keel over TFTP.
 set -eu
 
-usage() { echo "usage: $0 OUTDIR KEEL_ELF \"keel cmdline\" [MODULE_ELF \"module args\"]..." >&2; exit 2; }
+usage() {
+    echo "usage: $0 OUTDIR KEEL_ELF \"keel cmdline\" [MODULE_ELF \"module args\"]..." >&2
+    exit 2
+}
 [ $# -ge 3 ] || usage
 out=$1
 shift
-command -v grub-mknetdir >/dev/null || { echo "$0: grub-mknetdir missing (run tests/deps.sh)" >&2; exit 1; }
+command -v grub-mknetdir >/dev/null ||
+    { echo "$0: grub-mknetdir missing (run tests/deps.sh)" >&2; exit 1; }
 here=$(dirname -- "$0")
 
 rm -rf "$out/boot"

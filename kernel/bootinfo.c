@@ -65,7 +65,8 @@ static void parse_efi_mmap(const struct mb2_tag *t, struct bootinfo *bi)
         return;
     for (uint64_t off = sizeof *em; off + em->desc_size <= t->size; off += em->desc_size) {
         const struct efi_mem_desc *d = (const void *)((const char *)t + off);
-        uint64_t len = d->npages > UINT64_MAX / EFI_PAGE_SIZE ? UINT64_MAX : d->npages * EFI_PAGE_SIZE;
+        uint64_t len = d->npages > UINT64_MAX / EFI_PAGE_SIZE ? UINT64_MAX
+                                                              : d->npages * EFI_PAGE_SIZE;
         uint32_t type = memmap_efi_type(d->type);
         struct memmap *m = &bi->efi_mmap;
         struct mem_range *last = m->n ? &m->r[m->n - 1] : 0;
