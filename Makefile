@@ -1,10 +1,14 @@
-# Keel: `make` builds build/keel.elf; `make iso` a GRUB ISO with the default guest; `make run`
-# boots it in QEMU at the shell; `make test` runs every test (installing what it needs).
+# Keel: `make` builds build/keel.elf; `make iso` a hybrid BIOS+UEFI GRUB image (CD or USB stick)
+# with the default guest; `make netboot` a GRUB network-boot (TFTP) directory; `make run` boots
+# Keel in QEMU at the shell (`make run-uefi`: the image under OVMF); `make test` runs every test
+# (installing what it needs).
 
 BUILD   := build
 CC      := gcc
 KEEL    := $(BUILD)/keel.elf
 ISO     := $(BUILD)/keel.iso
+NETDIR  := $(BUILD)/netboot
+OVMF    := /usr/share/ovmf/OVMF.fd
 PYTHON  := /usr/bin/python3
 
 CFLAGS  := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
@@ -28,7 +32,7 @@ DEFAULT_GUEST      := $(BUILD)/guests/hello.elf
 DEFAULT_GUEST_ARGS := name=hello mem=16M spin
 KEEL_ARGS          ?=
 
-.PHONY: all iso guests unit test run bench deps clean
+.PHONY: all iso netboot guests unit test run run-uefi bench deps clean
 all: $(KEEL)
 
 $(KEEL): $(OBJS) linker.ld
@@ -56,6 +60,10 @@ $(DEFAULT_GUEST): guests
 iso: $(KEEL) guests
 	boot/mkiso.sh $(ISO) $(KEEL) "$(KEEL_ARGS)" $(DEFAULT_GUEST) "$(DEFAULT_GUEST_ARGS)"
 
+# TFTP root: boot/grub/i386-pc/core.0 (PXE BIOS) and boot/grub/x86_64-efi/core.efi (UEFI).
+netboot: $(KEEL) guests
+	boot/mknetdir.sh $(NETDIR) $(KEEL) "$(KEEL_ARGS)" $(DEFAULT_GUEST) "$(DEFAULT_GUEST_ARGS)"
+
 unit:
 	$(MAKE) -C tests/unit OUT=$(abspath $(BUILD))/unit run
 
@@ -70,6 +78,14 @@ run: deps
 	    -chardev stdio,id=con,mux=on,signal=off -serial chardev:con -mon chardev=con \
 	    -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 	    -kernel $(KEEL) -append "$(KEEL_ARGS)" -initrd "$(DEFAULT_GUEST) $(DEFAULT_GUEST_ARGS)"
+
+# The hybrid image under UEFI (Debian's OVMF), serial console on this terminal.
+run-uefi: deps
+	$(MAKE) iso
+	qemu-system-x86_64 -accel tcg -cpu qemu64,+svm,+npt -machine q35 -smp 2 -m 512M \
+	    -bios $(OVMF) -display none -vga none -nic none \
+	    -chardev stdio,id=con,mux=on,signal=off -serial chardev:con -mon chardev=con \
+	    -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 -cdrom $(ISO)
 
 test: deps
 	$(MAKE) all guests

@@ -25,5 +25,9 @@
 #define MB2_TAG_MMAP            6
 #define MB2_TAG_ACPI_OLD        14
 #define MB2_TAG_ACPI_NEW        15
+#define MB2_TAG_EFI32           11      /* EFI system table, 32-bit firmware */
+#define MB2_TAG_EFI64           12      /* EFI system table, 64-bit firmware */
+#define MB2_TAG_EFI_MMAP        17
+#define MB2_TAG_EFI_BS          18      /* boot services not terminated */
 
 #endif

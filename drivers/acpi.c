@@ -29,6 +29,8 @@ static uint64_t find_rsdp(const struct bootinfo *bi, bool *xsdt)
         if (root)
             return root;
     }
+    if (bi->uefi)
+        return 0;   /* no EBDA or BIOS ROM area to scan: the loader's ACPI tag is the way */
     uint64_t ebda = bi->ebda;
     long off;
     if (ebda >= 0x80000 && ebda < 0xA0000 &&
@@ -40,22 +42,50 @@ static uint64_t find_rsdp(const struct bootinfo *bi, bool *xsdt)
     return 0;
 }
 
-/* Returns the physical address of the first valid table with this signature, or 0. */
-static uint64_t find_table(uint64_t root, bool xsdt, const char *sig)
+/* Whether [p, p + len) lies below limit (what is mapped so far); limit 0 = no limit. */
+static bool below(uint64_t p, uint64_t len, uint64_t limit)
 {
+    return !limit || (p < limit && len <= limit - p);
+}
+
+/* Returns the physical address of the first valid table with this signature, or 0. Tables
+ * not entirely below limit (0 = no limit) are not looked at. */
+static uint64_t find_table_below(uint64_t root, bool xsdt, const char *sig, uint64_t limit)
+{
+    if (!below(root, SDT_HDR_LEN, limit))
+        return 0;
     uint32_t len = sdt_len(root);
     unsigned esz = xsdt ? 8 : 4;
-    if (len < SDT_HDR_LEN || len > (1u << 20) || !acpi_checksum_ok((const void *)root, len))
+    if (len < SDT_HDR_LEN || len > (1u << 20) || !below(root, len, limit) ||
+        !acpi_checksum_ok((const void *)root, len))
         return 0;
     for (uint32_t off = SDT_HDR_LEN; off + esz <= len; off += esz) {
         uint64_t t = xsdt ? *(const uint64_t *)(root + off) : *(const uint32_t *)(root + off);
-        if (!t || memcmp((const void *)t, sig, 4) != 0)
+        if (!t || !below(t, SDT_HDR_LEN, limit) || memcmp((const void *)t, sig, 4) != 0)
+            continue;
+        if (!below(t, sdt_len(t), limit))
             continue;
         if (sdt_len(t) >= SDT_HDR_LEN && acpi_checksum_ok((const void *)t, sdt_len(t)))
             return t;
         pr_warn("acpi: %s table at %#lx has a bad checksum; ignored\n", sig, t);
     }
     return 0;
+}
+
+static uint64_t find_table(uint64_t root, bool xsdt, const char *sig)
+{
+    return find_table_below(root, xsdt, sig, 0);
+}
+
+/* Before paging_init only the low 4 GiB are mapped (boot/entry.S). */
+#define EARLY_MAPPED_LIMIT  (4ull << 30)
+
+bool acpi_early_spcr(const struct bootinfo *bi, struct spcr_info *out)
+{
+    bool xsdt = false;
+    uint64_t root = find_rsdp(bi, &xsdt);
+    uint64_t t = root ? find_table_below(root, xsdt, "SPCR", EARLY_MAPPED_LIMIT) : 0;
+    return t && spcr_parse((const void *)t, sdt_len(t), out) == 0;
 }
 
 static void parse_fadt(uint64_t fadt)
@@ -76,7 +106,8 @@ void acpi_init(const struct bootinfo *bi, bool drop_madt)
     bool xsdt = false;
     uint64_t root = find_rsdp(bi, &xsdt);
     if (!root) {
-        pr_warn("acpi: no RSDP found; no MADT, so only the boot CPU will run\n");
+        pr_warn("acpi: no RSDP found%s; no MADT, so only the boot CPU will run\n",
+                bi->uefi ? " (UEFI: the loader gave no ACPI tag)" : "");
         return;
     }
     uint64_t madt = drop_madt ? 0 : find_table(root, xsdt, "APIC");
@@ -86,6 +117,9 @@ void acpi_init(const struct bootinfo *bi, bool drop_madt)
         pr_warn("acpi: MADT is malformed (no MADT used); only the boot CPU will run\n");
     else
         acpi_have_madt = true;
+    if (acpi_have_madt && acpi_madt.skipped_cpus)
+        pr_warn("acpi: MADT lists %u cpu(s) beyond the %d Keel can track; they stay offline\n",
+                acpi_madt.skipped_cpus, MADT_MAX_CPUS);
     uint64_t fadt = find_table(root, xsdt, "FACP");
     if (fadt)
         parse_fadt(fadt);

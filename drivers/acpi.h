@@ -14,6 +14,9 @@ extern bool acpi_have_fadt;
 
 /* drop_madt: behave as if the firmware had no MADT (test hook). */
 void acpi_init(const struct bootinfo *bi, bool drop_madt);
+/* The firmware's console UART from the SPCR table, looked up before memory is set up (only
+ * tables below 4 GiB); false if there is none or it is malformed. */
+bool acpi_early_spcr(const struct bootinfo *bi, struct spcr_info *out);
 void acpi_power_off(void);
 void acpi_reset(void);
 

@@ -226,6 +226,31 @@ int fadt_parse(const void *fadt, size_t len, struct fadt_info *out)
     return 0;
 }
 
+/* ---- SPCR ---- */
+
+#define SPCR_OFF_INTERFACE 36
+#define SPCR_OFF_BASE 40            /* generic address structure */
+#define SPCR_OFF_BAUD 58
+
+int spcr_parse(const void *spcr, size_t len, struct spcr_info *out)
+{
+    static const uint32_t bauds[8] = { 0, 0, 0, 9600, 19200, 0, 57600, 115200 };
+    const uint8_t *p = spcr;
+    uint32_t tlen = acpi_sdt_valid(spcr, len, "SPCR");
+
+    memset(out, 0, sizeof *out);
+    if (tlen < SPCR_MIN_LEN)
+        return -1;
+    uint8_t code = rd8(p, SPCR_OFF_BAUD);
+    if (code >= 8 || (code != 0 && bauds[code] == 0))
+        return -1;
+    out->interface = rd8(p, SPCR_OFF_INTERFACE);
+    out->space = rd8(p, SPCR_OFF_BASE);
+    out->addr = rd64(p, SPCR_OFF_BASE + 4);
+    out->baud = bauds[code];
+    return 0;
+}
+
 /* ---- \_S5_ ---- */
 
 #define AML_NAME_OP 0x08

@@ -73,7 +73,7 @@ uint32_t acpi_sdt_valid(const void *t, size_t avail, const char *sig);
 unsigned acpi_root_count(const void *root, bool xsdt);
 uint64_t acpi_root_entry(const void *root, bool xsdt, unsigned i);
 
-#define MADT_MAX_CPUS 64
+#define MADT_MAX_CPUS 1024   /* = MAX_CPUS in kernel/percpu.h */
 #define MADT_MAX_IOAPICS 8
 #define MADT_MAX_OVERRIDES 16
 
@@ -110,6 +110,24 @@ struct fadt_info {
     uint16_t smi_cmd;
     uint8_t acpi_enable;
 };
+
+/* SPCR (Microsoft "Serial Port Console Redirection Table"): the firmware's console UART. */
+#define SPCR_MIN_LEN 80
+#define SPCR_IF_16550 0x00          /* full 16550 */
+#define SPCR_IF_16450 0x01          /* 16450 (16550 subset) */
+#define SPCR_IF_16550_GAS 0x12      /* 16550-compatible, parameters from the GAS */
+
+struct spcr_info {
+    uint8_t interface;               /* SPCR_IF_* or another ACPI DBG2 port subtype */
+    uint8_t space;                   /* ACPI_ADR_SPACE_* of the base address */
+    uint64_t addr;
+    uint32_t baud;                   /* 0 = "as is": leave the UART's rate alone */
+};
+
+/* spcr = whole table ("SPCR", length >= 80, checksum). Baud codes 3, 4, 6, 7 = 9600, 19200,
+ * 57600, 115200; 0 = as is; any other code gives -1, as does a table too short. Returns 0 or -1.
+ * Whether the port is usable (a 16550 in I/O space) is the caller's decision. */
+int spcr_parse(const void *spcr, size_t len, struct spcr_info *out);
 
 /* fadt = whole table ("FACP", length >= 116 (ACPI 1.0), checksum). Fields
  * from later revisions are used only if the table is long enough. Returns 0 or -1. */

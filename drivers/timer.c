@@ -41,11 +41,17 @@ static uint64_t pm_measure(uint32_t port)
     return (rdtsc() - t0) * (1000 / CALIBRATE_MS);
 }
 
-void tsc_calibrate(uint32_t pm_tmr_port)
+void tsc_calibrate(uint32_t pm_tmr_port, bool prefer_pm)
 {
-    const char *src = "PIT";
-    tsc_hz = pit_measure();
-    if (!tsc_hz && pm_tmr_port) {
+    const char *src = "ACPI PM timer";
+    tsc_hz = 0;
+    if (prefer_pm && pm_tmr_port)
+        tsc_hz = pm_measure(pm_tmr_port);
+    if (!tsc_hz) {
+        src = "PIT";
+        tsc_hz = pit_measure();
+    }
+    if (!tsc_hz && pm_tmr_port && !prefer_pm) {
         src = "ACPI PM timer";
         tsc_hz = pm_measure(pm_tmr_port);
     }

@@ -8,7 +8,9 @@
 
 extern uint64_t tsc_hz;
 
-void tsc_calibrate(uint32_t pm_tmr_port);   /* port 0 = no PM timer */
+/* port 0 = no PM timer. prefer_pm: try the PM timer first (UEFI machines may have the 8254 PIT
+ * gated off; the PIT is then only the fallback). */
+void tsc_calibrate(uint32_t pm_tmr_port, bool prefer_pm);
 void udelay(uint64_t us);
 uint64_t tsc_to_us(uint64_t ticks);
 /* The TSC at which this CPU's guest timer is due (UINT64_MAX: none): the host timer (one-shot

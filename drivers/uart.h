@@ -1,10 +1,13 @@
-/* 16550 UART on COM1: polled output, non-blocking input for the shell. */
+/* 16550 UART console (COM1 unless console= or ACPI SPCR say otherwise): polled output,
+ * non-blocking input for the shell. With no UART there, output is dropped. */
 #ifndef DRIVERS_UART_H
 #define DRIVERS_UART_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #define COM1_BASE   0x3F8
+#define UART_CLOCK_BAUD 115200u /* 1.8432 MHz / 16: divisor 1 */
 #define UART_THR    0   /* transmit holding (write) */
 #define UART_RBR    0   /* receive buffer (read) */
 #define UART_IER    1
@@ -18,7 +21,9 @@
 #define UART_LSR_TEMT   0x40
 #define UART_LCR_DLAB   0x80
 
-void uart_init(void);
+/* port 0 = no console; baud 0 = keep the rate the firmware set. Returns whether a UART
+ * answered there. */
+bool uart_init(uint16_t port, uint32_t baud);
 void uart_putc(char c);
 int uart_getc(void);    /* -1 when nothing is waiting */
 void uart_flush(void);  /* waits until everything written has been sent */

@@ -17,6 +17,13 @@ struct mb2_tag { uint32_t type, size; } __attribute__((packed));
 struct mb2_module { uint32_t type, size, start, end; char string[]; } __attribute__((packed));
 struct mb2_mmap { uint32_t type, size, entry_size, entry_version; } __attribute__((packed));
 struct mb2_mmap_entry { uint64_t base, len; uint32_t type, zero; } __attribute__((packed));
+struct mb2_efi_mmap { uint32_t type, size, desc_size, desc_version; } __attribute__((packed));
+/* UEFI spec EFI_MEMORY_DESCRIPTOR; desc_size may be larger than this (newer firmware). */
+struct efi_mem_desc {
+    uint32_t type, pad;
+    uint64_t phys, virt, npages, attr;
+} __attribute__((packed));
+#define EFI_PAGE_SIZE 4096ull
 
 static const char *str_or_empty(uint64_t p) { return p ? (const char *)p : ""; }
 
@@ -51,6 +58,28 @@ static int parse_mb1(const struct mb1_info *mi, struct bootinfo *bi)
     return 0;
 }
 
+static void parse_efi_mmap(const struct mb2_tag *t, struct bootinfo *bi)
+{
+    const struct mb2_efi_mmap *em = (const void *)t;
+    if (t->size < sizeof *em || em->desc_size < sizeof(struct efi_mem_desc))
+        return;
+    for (uint64_t off = sizeof *em; off + em->desc_size <= t->size; off += em->desc_size) {
+        const struct efi_mem_desc *d = (const void *)((const char *)t + off);
+        uint64_t len = d->npages > UINT64_MAX / EFI_PAGE_SIZE ? UINT64_MAX
+                                                              : d->npages * EFI_PAGE_SIZE;
+        uint32_t type = memmap_efi_type(d->type);
+        struct memmap *m = &bi->efi_mmap;
+        struct mem_range *last = m->n ? &m->r[m->n - 1] : 0;
+        /* Firmware lists many small neighbouring pieces: merge them or the map overflows. */
+        if (last && last->type == type && last->base + last->len == d->phys &&
+            len <= UINT64_MAX - d->phys)
+            last->len += len;
+        else
+            memmap_add(m, d->phys, len, type);
+        bi->has_efi_mmap = true;
+    }
+}
+
 static void parse_mb2_tag(const struct mb2_tag *t, struct bootinfo *bi)
 {
     switch (t->type) {
@@ -73,6 +102,17 @@ static void parse_mb2_tag(const struct mb2_tag *t, struct bootinfo *bi)
         }
         break;
     }
+    case MB2_TAG_EFI64:
+    case MB2_TAG_EFI32:
+        bi->uefi = true;
+        if (t->size >= sizeof *t + 4)
+            bi->efi_systab = t->type == MB2_TAG_EFI64 ? *(const uint64_t *)(t + 1)
+                                                      : *(const uint32_t *)(t + 1);
+        break;
+    case MB2_TAG_EFI_MMAP:
+        bi->uefi = true;
+        parse_efi_mmap(t, bi);
+        break;
     case MB2_TAG_ACPI_NEW:
     case MB2_TAG_ACPI_OLD:
         /* Prefer the ACPI 2.0 RSDP when both are given. */
@@ -108,24 +148,34 @@ static int parse_mb2(uint64_t info, struct bootinfo *bi, const char **why)
     return -1;
 }
 
+/* The BIOS data area exists only under a legacy BIOS: UEFI firmware may use page 0 freely. */
+static void read_ebda(struct bootinfo *bi)
+{
+    if (!bi->uefi)
+        bi->ebda = (uint64_t)*(volatile const uint16_t *)BDA_EBDA_SEGMENT << 4;
+}
+
 int bootinfo_parse(uint32_t magic, uint64_t info, struct bootinfo *bi, const char **why)
 {
     memset(bi, 0, sizeof *bi);
     memmap_init(&bi->mmap);
+    memmap_init(&bi->efi_mmap);
     bi->cmdline = "";
     bi->info_start = info;
-    bi->ebda = (uint64_t)*(volatile const uint16_t *)BDA_EBDA_SEGMENT << 4;
     if (!info) {
         *why = "the loader passed no boot information";
         return -1;
     }
     if (magic == MB1_BOOTLOADER_MAGIC) {
         bi->version = 1;
+        read_ebda(bi);
         return parse_mb1((const void *)info, bi);
     }
     if (magic == MB2_BOOTLOADER_MAGIC) {
         bi->version = 2;
-        return parse_mb2(info, bi, why);
+        int r = parse_mb2(info, bi, why);
+        read_ebda(bi);
+        return r;
     }
     *why = "not started by a multiboot loader (bad magic)";
     return -1;

@@ -21,7 +21,11 @@ struct bootinfo {
     unsigned nmods;
     struct boot_module mods[BOOT_MAX_MODULES];
     unsigned dropped_mods;
-    uint64_t ebda;              /* from the BIOS data area, read before page 0 is unmapped */
+    uint64_t ebda;              /* from the BIOS data area (0 under UEFI: there is none) */
+    bool uefi;                  /* started from UEFI firmware: EFI system table tag given */
+    uint64_t efi_systab;        /* EFI system table's physical address, 0 if none */
+    struct memmap efi_mmap;     /* EFI memory map (tag 17) as Keel's types, raw */
+    bool has_efi_mmap;
     const void *rsdp;           /* copy inside the mb2 info, or NULL */
     uint32_t rsdp_len;
 };

@@ -84,6 +84,73 @@ static bool parse_loglevel(const char *v, size_t n, int *out)
     return false;
 }
 
+static const uint16_t com_ports[] = { 0x3F8, 0x2F8, 0x3E8, 0x2E8 };
+#define CONSOLE_PORT_MIN 0x100  /* below: PIC, PIT, KBC, DMA... never a UART */
+#define CONSOLE_PORT_MAX 0xFFF8 /* the 8 registers must fit in the 64 KiB I/O space */
+
+static bool lower_is(const char *w, size_t len, const char *lit)
+{
+    if (strlen(lit) != len)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = w[i] >= 'A' && w[i] <= 'Z' ? (char)(w[i] - 'A' + 'a') : w[i];
+        if (c != lit[i])
+            return false;
+    }
+    return true;
+}
+
+static bool parse_console_port(const char *v, size_t n, int *port)
+{
+    static const char *const com[] = { "com1", "com2", "com3", "com4" };
+    static const char *const tty[] = { "ttys0", "ttys1", "ttys2", "ttys3" };
+    uint64_t num;
+
+    if (lower_is(v, n, "none")) {
+        *port = CONSOLE_NONE;
+        return true;
+    }
+    for (int i = 0; i < 4; i++) {
+        if (lower_is(v, n, com[i]) || lower_is(v, n, tty[i])) {
+            *port = com_ports[i];
+            return true;
+        }
+    }
+    if (!parse_u64(v, n, &num) || num < CONSOLE_PORT_MIN || num > CONSOLE_PORT_MAX)
+        return false;
+    *port = (int)num;
+    return true;
+}
+
+/* console=<port>[,<baud>]; on a bad value the options keep what they had. */
+static bool parse_console(const char *v, size_t n, struct keel_opts *o)
+{
+    size_t comma = 0;
+    uint64_t baud = 0;
+    int port;
+
+    while (comma < n && v[comma] != ',')
+        comma++;
+    if (!parse_console_port(v, comma, &port))
+        return false;
+    if (comma < n && (!parse_u64(v + comma + 1, n - comma - 1, &baud) || baud == 0 ||
+                      baud > CONSOLE_BAUD_MAX || CONSOLE_BAUD_MAX % baud != 0))
+        return false;
+    o->console = port;
+    o->console_baud = (uint32_t)baud;
+    return true;
+}
+
+static bool parse_maxcpus(const char *v, size_t n, unsigned *out)
+{
+    uint64_t num;
+
+    if (!parse_u64(v, n, &num) || num < 1 || num > UINT32_MAX)
+        return false;
+    *out = (unsigned)num;
+    return true;
+}
+
 /* Applies one word; false if it is not a valid Keel option. */
 static bool keel_word(const char *w, size_t n, struct keel_opts *o)
 {
@@ -104,6 +171,10 @@ static bool keel_word(const char *w, size_t n, struct keel_opts *o)
     }
     if (is_opt(w, n, "loglevel", &v, &vn))
         return parse_loglevel(v, vn, &o->loglevel);
+    if (is_opt(w, n, "console", &v, &vn))
+        return parse_console(v, vn, o);
+    if (is_opt(w, n, "maxcpus", &v, &vn))
+        return parse_maxcpus(v, vn, &o->maxcpus);
     if (is_opt(w, n, "test_drop", &v, &vn))
         return copy_val(o->test_drop, sizeof o->test_drop, v, vn);
     if (is_opt(w, n, "test_corrupt", &v, &vn))
@@ -117,7 +188,7 @@ void cmdline_parse_keel(const char *s, struct keel_opts *o,
     size_t pos = 0, n;
     const char *w;
 
-    *o = (struct keel_opts){ .loglevel = LOG_INFO };
+    *o = (struct keel_opts){ .loglevel = LOG_INFO, .console = CONSOLE_AUTO };
     if (!s)
         return;
     for (bool first = true; (n = next_word(s, &pos, &w)) != 0; first = false) {

@@ -13,11 +13,20 @@ struct keel_opts {
     bool poweroff;
     bool noshell;
     bool nox2apic;          /* keep the host LAPIC in xAPIC (MMIO) mode */
+    unsigned maxcpus;       /* maxcpus=<n>: start at most n CPUs (BSP included); 0 = all */
+    int console;            /* console=: CONSOLE_AUTO, CONSOLE_NONE or a 16550's I/O port */
+    uint32_t console_baud;  /* console=<port>,<baud>; 0 = as the port's default (115200) */
     char test_drop[16];     /* test_drop=<word>, "" if absent */
     char test_corrupt[24];  /* test_corrupt=<word>, "" if absent */
 };
 
-/* Resets *o to the defaults, then parses Keel's command line s (may be NULL).
+#define CONSOLE_AUTO    (-1)    /* ACPI SPCR's port if there is one, else COM1 */
+#define CONSOLE_NONE    0
+#define CONSOLE_BAUD_MAX 115200u /* 16550 clock 1.8432 MHz / 16: divisor 1 */
+
+/* console=<port>[,<baud>]: port is com1-com4 (COM1-COM4, ttyS0-ttyS3) = 0x3f8, 0x2f8, 0x3e8,
+ * 0x2e8, or an I/O address (0x100-0xfff8), or none; baud divides 115200. maxcpus=<n>: n >= 1.
+ * Resets *o to the defaults, then parses Keel's command line s (may be NULL).
  * Words are separated by spaces/tabs/newlines. Unknown words, and known
  * options with a bad value (loglevel=loud, a too-long test_* value), are
  * reported through unknown (may be NULL). QEMU's multiboot1 cmdline starts

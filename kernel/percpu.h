@@ -1,13 +1,15 @@
 /* One page-aligned structure per physical CPU, reached through %gs (GS base points at it and
  * its first word points at itself). Another CPU's structure is reached only through
- * percpu_of(), so cross-CPU accesses stand out. */
+ * percpu_of(), so cross-CPU accesses stand out. The boot CPU's is static (it is needed before
+ * memory is known); the others are allocated for the CPUs the MADT lists, so a small machine
+ * does not pay for a big one. MAX_CPUS bounds only small index arrays (pointers, flags). */
 #ifndef KERNEL_PERCPU_H
 #define KERNEL_PERCPU_H
 
 #include <stdint.h>
 #include <stdbool.h>
 
-#define MAX_CPUS        64
+#define MAX_CPUS        1024    /* x2APIC machines with hundreds of threads exist */
 #define STACK_SIZE      (16 * 1024)
 #define IST_STACK_SIZE  (4 * 1024)
 
@@ -48,8 +50,8 @@ struct percpu {
 #define CPU_WORK_CALL   (1u << 0)   /* run call_fn */
 #define CPU_WORK_VCPU   (1u << 1)   /* re-check the current vCPU's state/events */
 
-extern struct percpu percpu_area[MAX_CPUS];
-extern unsigned ncpus;              /* CPUs listed by the MADT (or 1) */
+extern struct percpu *percpu_ptr[MAX_CPUS];
+extern unsigned ncpus;              /* CPUs listed by the MADT (or 1); all have a percpu */
 
 static inline struct percpu *this_cpu(void)
 {
@@ -58,9 +60,11 @@ static inline struct percpu *this_cpu(void)
     return p;
 }
 
-static inline struct percpu *percpu_of(unsigned cpu) { return &percpu_area[cpu]; }
+static inline struct percpu *percpu_of(unsigned cpu) { return percpu_ptr[cpu]; }
 static inline unsigned cpu_id(void) { return this_cpu()->id; }
 
 void percpu_init(unsigned cpu, uint32_t apic_id, uint64_t stack_top);
+/* Allocates (zeroed) the structure of CPU cpu > 0; false when memory is short. */
+bool percpu_alloc(unsigned cpu);
 
 #endif

@@ -14,6 +14,27 @@
 #include "boot/boot.h"
 
 #define AP_START_TIMEOUT_US 200000
+#define INIT_DELAY_US       10000   /* SDM MP init: wait 10 ms after INIT (older CPUs) */
+#define SIPI_DELAY_US       200
+#define CPUID_VENDOR_EBX_INTEL  0x756E6547u     /* "Genu" */
+#define CPUID_VENDOR_EBX_AMD    0x68747541u     /* "Auth" */
+
+static uint32_t init_delay_us = INIT_DELAY_US;
+
+/* Family 6 Intel and family 0xF+ AMD CPUs need no wait after INIT (as Linux does): on a
+ * machine with hundreds of CPUs the 10 ms each would add seconds to the boot. */
+static void pick_init_delay(void)
+{
+    struct cpuid_regs v, f;
+    cpuid_count(0, 0, &v);
+    cpuid_count(1, 0, &f);
+    unsigned family = (f.eax >> 8) & 0xF;
+    if (family == 0xF)
+        family += (f.eax >> 20) & 0xFF;
+    if ((v.ebx == CPUID_VENDOR_EBX_INTEL && family == 6) ||
+        (v.ebx == CPUID_VENDOR_EBX_AMD && family >= 0xF))
+        init_delay_us = 0;
+}
 #define CALL_TIMEOUT_US     500000
 #define IST_COUNT           3
 
@@ -72,10 +93,10 @@ static bool start_ap(unsigned cpu)
     memcpy(params + TP_GDT, boot_gdt_ptr, 6);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     lapic_send_init(p->apic_id);
-    udelay(10000);
+    udelay(init_delay_us);
     for (int sipi = 0; sipi < 2 && p->state == CPU_STARTING; sipi++) {
         lapic_send_sipi(p->apic_id, TRAMP_BASE >> 12);
-        udelay(200);
+        udelay(SIPI_DELAY_US);
     }
     uint64_t deadline = tsc_deadline(AP_START_TIMEOUT_US);
     while (p->state == CPU_STARTING && !tsc_passed(deadline))
@@ -83,9 +104,47 @@ static bool start_ap(unsigned cpu)
     return p->state == CPU_ONLINE;
 }
 
-void smp_boot(void)
+/* xAPIC destinations are 8 bits, and 0xFF is the broadcast: higher ids need x2APIC mode. */
+#define XAPIC_MAX_ID        0xFE
+#define SMP_SUMMARY_MIN     8       /* more CPUs than this: also print a one-line summary */
+
+struct smp_count { unsigned failed, beyond, lo, hi; };
+
+/* Gives the next logical index to apic id; false when the index limit or memory ran out. */
+static bool bring_up(unsigned cpu, uint32_t id, struct smp_count *c)
+{
+    if (!percpu_alloc(cpu)) {
+        pr_warn("cpu: out of memory for per-CPU data at cpu %u (apic %u)\n", cpu, id);
+        return false;
+    }
+    struct percpu *p = percpu_of(cpu);
+    p->id = cpu;
+    p->apic_id = id;
+    if (!lapic_x2apic && id > XAPIC_MAX_ID) {
+        p->state = CPU_FAILED;
+        c->failed++;
+        kprintf("cpu %u: apic %u needs x2APIC mode; skipped\n", cpu, id);
+    } else if (start_ap(cpu)) {
+        cpus_online++;
+    } else {
+        p->state = CPU_FAILED;
+        c->failed++;
+        kprintf("cpu %u: apic %u did not start; skipped\n", cpu, id);
+    }
+    return true;
+}
+
+static void summary(unsigned listed, const struct smp_count *c, uint64_t t0)
+{
+    kprintf("smp: %u cpus in the MADT: %u online, %u failed, %u beyond the limit; "
+            "apic ids %u-%u; %lu ms\n", listed, cpus_online, c->failed, c->beyond,
+            c->lo, c->hi, tsc_to_us(rdtsc() - t0) / 1000);
+}
+
+void smp_boot(unsigned max)
 {
     struct percpu *bsp = percpu_of(0);
+    uint64_t t0 = rdtsc();
     lapic_init_cpu();           /* x2APIC mode must be on before lapic_id() reads it */
     bsp->apic_id = lapic_id();
     setup_ist(bsp);
@@ -93,25 +152,27 @@ void smp_boot(void)
     if (!acpi_have_madt)
         goto done;
     memcpy((void *)TRAMP_BASE, trampoline, (size_t)(trampoline_end - trampoline));
-    unsigned next = 1;
+    pick_init_delay();
+    struct smp_count c = { 0, acpi_madt.skipped_cpus, bsp->apic_id, bsp->apic_id };
+    unsigned next = 1, limit = max && max < MAX_CPUS ? max : MAX_CPUS;
     for (unsigned i = 0; i < acpi_madt.ncpus; i++) {
         uint32_t id = acpi_madt.apic_id[i];
+        c.lo = id < c.lo ? id : c.lo;
+        c.hi = id > c.hi ? id : c.hi;
         if (id == bsp->apic_id)
             continue;
-        if (next == MAX_CPUS) {
-            pr_warn("cpu: more than %u CPUs; apic %u and later ignored\n", MAX_CPUS, id);
+        if (next == limit || !bring_up(next, id, &c)) {
+            c.beyond += acpi_madt.ncpus - i;
             break;
-        }
-        percpu_of(next)->apic_id = id;
-        if (start_ap(next)) {
-            cpus_online++;
-        } else {
-            percpu_of(next)->state = CPU_FAILED;
-            kprintf("cpu %u: apic %u did not start; skipped\n", next, id);
         }
         next++;
     }
     ncpus = next;
+    if (c.beyond)
+        pr_warn("cpu: %u cpu(s) listed by the MADT stay offline: limit of %u cpus reached\n",
+                c.beyond, next);
+    if (acpi_madt.ncpus + acpi_madt.skipped_cpus > SMP_SUMMARY_MIN)
+        summary(acpi_madt.ncpus + acpi_madt.skipped_cpus, &c, t0);
 done:
     kprintf("keel: %u cpus online\n", cpus_online);
 }

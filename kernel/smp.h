@@ -6,7 +6,8 @@
 
 extern unsigned cpus_online;
 
-void smp_boot(void);                    /* INIT-SIPI-SIPI every CPU the MADT lists */
+/* INIT-SIPI-SIPI every CPU the MADT lists, at most max CPUs in all (0 = no limit but MAX_CPUS) */
+void smp_boot(unsigned max);
 void smp_stop_others(void);             /* NMI-free stop: used on power-off and panic */
 void cpu_kick(unsigned cpu);            /* IPI so that CPU leaves its guest and looks at its work */
 /* Runs fn(arg) on that CPU and waits (bounded); false if it did not answer. */

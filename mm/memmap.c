@@ -75,6 +75,28 @@ int memmap_add(struct memmap *m, uint64_t base, uint64_t len, uint32_t type)
     return 0;
 }
 
+enum {
+    EFI_RESERVED = 0, EFI_LOADER_CODE, EFI_LOADER_DATA, EFI_BOOT_SERVICES_CODE,
+    EFI_BOOT_SERVICES_DATA, EFI_RUNTIME_SERVICES_CODE, EFI_RUNTIME_SERVICES_DATA,
+    EFI_CONVENTIONAL, EFI_UNUSABLE, EFI_ACPI_RECLAIM, EFI_ACPI_NVS,
+};
+
+uint32_t memmap_efi_type(uint32_t efi_type)
+{
+    switch (efi_type) {
+    case EFI_LOADER_CODE:
+    case EFI_LOADER_DATA:
+    case EFI_BOOT_SERVICES_CODE:
+    case EFI_BOOT_SERVICES_DATA:
+    case EFI_CONVENTIONAL:
+        return MEM_USABLE;
+    case EFI_UNUSABLE: return MEM_BAD;
+    case EFI_ACPI_RECLAIM: return MEM_ACPI;
+    case EFI_ACPI_NVS: return MEM_NVS;
+    default: return MEM_RESERVED;
+    }
+}
+
 static void sort_by_base(struct memmap *m)
 {
     for (unsigned i = 1; i < m->n; i++) {

@@ -25,6 +25,12 @@ void memmap_init(struct memmap *m);
  * a range running past 2^64 is clipped to end at UINT64_MAX; unknown types
  * (E820 7, 12, ...) are stored as MEM_RESERVED. */
 int memmap_add(struct memmap *m, uint64_t base, uint64_t len, uint32_t type);
+/* The memory type of an EFI memory descriptor type (UEFI spec, EFI_MEMORY_TYPE) once boot
+ * services have exited: loader and boot-services memory and conventional memory are usable
+ * (what the loader still needs, Keel reserves itself), ACPI reclaim/NVS keep their meaning,
+ * unusable memory is bad, everything else (runtime services, MMIO, reserved, persistent,
+ * unknown types) is reserved. */
+uint32_t memmap_efi_type(uint32_t efi_type);
 /* Sorts; where ranges overlap the more restrictive type wins
  * (BAD > RESERVED > NVS > ACPI > USABLE); merges adjacent equal types; trims
  * usable ranges inward to 4 KiB boundaries. Afterwards ranges are sorted and

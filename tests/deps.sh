@@ -26,6 +26,12 @@ have_cmd bochs || need bochs bochs-x
 [ -f /usr/share/vgabios/vgabios.bin ] || need vgabios
 have_cmd grub-mkrescue || need grub-common
 [ -d /usr/lib/grub/i386-pc ] || need grub-pc-bin
+# UEFI half of the hybrid image and of `make netboot`; Debian's OVMF for the UEFI boot tests.
+[ -d /usr/lib/grub/x86_64-efi ] || need grub-efi-amd64-bin
+[ -f /usr/share/ovmf/OVMF.fd ] || need ovmf
+# e1000 option ROMs (PXE and EFI) for the network-boot tests.
+[ -f /usr/lib/ipxe/qemu/pxe-e1000.rom ] && [ -f /usr/lib/ipxe/qemu/efi-e1000.rom ] ||
+    need ipxe-qemu
 have_cmd xorriso || need xorriso
 have_cmd mformat || need mtools
 # The shell parser's fuzz target (tests/fuzz) is built with libFuzzer.

@@ -3,8 +3,9 @@
 Batch runs return a RunResult (.output serial text, .exit_code, .timed_out, .status from
 `keel: power off status=N`, .wall seconds, .describe() for assertion messages):
 
-    run_qemu(append="poweroff noshell", modules=[(path, args)], smp=1, boot="kernel"|"iso",
-             mem="512M", timeout=60, icount=False, extra=[], kernel=None, until=None)
+    run_qemu(append="poweroff noshell", modules=[(path, args)], smp=1,
+             boot="kernel"|"iso"|"net", firmware="bios"|"ovmf", mem="512M", timeout=60,
+             icount=False, extra=[], kernel=None, until=None, machine="pc", serials=1, console=0)
     run_bochs(iso=None, model="corei7_skylake_x"|"ryzen", cpus=1, timeout=120,
               until=POWER_OFF_RE, append="poweroff noshell", modules=[], kernel=None, mem=256)
 
@@ -14,7 +15,8 @@ manager):
     spawn_qemu(append="noshell", modules=(), smp=1, boot="kernel", ..., timeout=30)
     spawn_bochs(iso=None, model=..., cpus=1, append="noshell", ..., timeout=60)
 
-Other pieces: make_iso(cmdline, modules, kernel) (boot/mkiso.sh, cached), build() (make -j2 all
+Other pieces: make_iso(cmdline, modules, kernel) (boot/mkiso.sh, cached), make_netdir(...)
+(boot/mknetdir.sh, a TFTP root, cached), build() (make -j2 all
 guests), assert_booted(r, ncpus), assert_qemu_exit(r, status), assert_powered_off(r, status),
 assert_line(r, regex), paths KEEL_ELF / GUESTS / guest(name).
 
@@ -41,7 +43,7 @@ Facts worth knowing (Debian 12 packages, QEMU 7.2, Bochs 2.7):
 from .paths import ROOT, BUILD, KEEL_ELF, GUESTS, MKISO, guest, timeout_scale
 from .build import build, BuildResult, keel_problem, guests_problem
 from .run import RunResult, POWER_OFF_RE, FAIL_FAST_RE, normalize, power_off_status
-from .iso import make_iso
+from .iso import make_iso, make_netdir
 from .qemu import run_qemu, spawn_qemu, qemu_argv, kvm_nested
 from .bochs import run_bochs, spawn_bochs, bochsrc, MODELS
 from .console import Console

@@ -7,7 +7,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from .paths import KEEL_ELF, MKISO
+from .paths import KEEL_ELF, MKISO, MKNETDIR
 
 _cache = {}
 _lock = threading.Lock()
@@ -52,3 +52,26 @@ def make_iso(cmdline, modules=(), kernel=None, out=None):
         with _lock:
             _cache[key] = Path(out)
     return Path(out)
+
+
+def make_netdir(cmdline, modules=(), kernel=None):
+    """TFTP root laid out by boot/mknetdir.sh (grub-mknetdir): boot/grub/i386-pc/core.0 (PXE),
+    boot/grub/x86_64-efi/core.efi (UEFI), grub.cfg, Keel and the modules. Cached like make_iso.
+    Returns the directory's Path."""
+    kernel = Path(kernel or KEEL_ELF)
+    modules = [(Path(p), a) for p, a in modules]
+    key = repr(("net", _stamp(kernel), cmdline, [(_stamp(p), a) for p, a in modules]))
+    with _lock:
+        if key in _cache and _cache[key].exists():
+            return _cache[key]
+    out = _cache_dir() / ("net-%s" % hashlib.sha1(key.encode()).hexdigest()[:16])
+    argv = ["bash", str(MKNETDIR), str(out), str(kernel), cmdline]
+    for p, a in modules:
+        argv += [str(p), a]
+    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       errors="replace", timeout=120)
+    if p.returncode != 0:
+        raise RuntimeError("boot/mknetdir.sh failed (exit %d):\n%s" % (p.returncode, p.stdout))
+    with _lock:
+        _cache[key] = out
+    return out

@@ -7,6 +7,9 @@ BUILD = ROOT / "build"
 KEEL_ELF = BUILD / "keel.elf"
 GUESTS = BUILD / "guests"
 MKISO = ROOT / "boot" / "mkiso.sh"
+MKNETDIR = ROOT / "boot" / "mknetdir.sh"
+# Debian's OVMF (package ovmf): one image with code and variables, for -bios.
+OVMF = Path("/usr/share/ovmf/OVMF.fd")
 DEPS = ROOT / "tests" / "deps.sh"
 
 

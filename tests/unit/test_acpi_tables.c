@@ -300,8 +300,8 @@ static void test_madt_entries(void)
     put32(t, 4, (uint32_t)off);
     finish_sdt(t);
     CHECK_EQ_U64(madt_parse(t, off, &mi), 0);
-    CHECK_EQ_U64(mi.ncpus, 64);
-    CHECK_EQ_U64(mi.skipped_cpus, 5);                /* 69 valid - 64 */
+    CHECK_EQ_U64(mi.ncpus, 69);                      /* 70 x2APIC entries, one invalid id */
+    CHECK_EQ_U64(mi.skipped_cpus, 0);
     CHECK_EQ_U64(mi.apic_id[5], 0x105);
     CHECK_EQ_U64(mi.lapic_addr, 0xFEE10000);
     CHECK_EQ_U64(mi.nioapic, MADT_MAX_IOAPICS);
@@ -343,6 +343,124 @@ static void test_madt_entries(void)
     sdt_header(s, "APIC", 40, 1);
     finish_sdt(s);
     CHECK_EQ_U64(madt_parse(s, sizeof s, &mi), -1);
+}
+
+/* A big machine as firmware describes it: xAPIC entries (type 0) for ids 0-254, x2APIC entries
+ * (type 9) for ids 255 and up (ids above 255 need x2APIC mode), some CPUs listed twice
+ * (both types), disabled and online-capable ones, and more CPUs than MADT_MAX_CPUS. */
+static size_t big_madt(uint8_t *t, unsigned nx2)
+{
+    size_t off = 44;
+
+    sdt_header(t, "APIC", 0, 5);
+    put32(t, 36, 0xFEE00000);
+    for (unsigned i = 0; i < 255; i++) {
+        uint8_t *e = t + off;
+        e[0] = 0; e[1] = 8; e[2] = (uint8_t)i; e[3] = (uint8_t)i;
+        put32(e, 4, i == 17 ? 0 : ACPI_MADT_ENABLED);          /* apic 17 disabled */
+        off += 8;
+    }
+    for (unsigned i = 0; i < nx2; i++) {
+        uint8_t *e = t + off;
+        memset(e, 0, 16);
+        e[0] = 9; e[1] = 16;
+        uint32_t id = i < 3 ? i : 255 + i;     /* ids 0-2 again (dup of type 0), then 258.. */
+        put32(e, 4, id);
+        put32(e, 8, i == 100 ? ACPI_MADT_ONLINE_CAPABLE : ACPI_MADT_ENABLED);
+        put32(e, 12, 1000 + i);                /* ACPI processor UID */
+        off += 16;
+    }
+    put32(t, 4, (uint32_t)off);
+    finish_sdt(t);
+    return off;
+}
+
+static void test_madt_x2apic_big(void)
+{
+    static uint8_t t[64 * 1024];
+    static struct madt_info mi;
+
+    /* 254 enabled xAPIC + 3 duplicates + 97 new x2APIC ids (258..354) */
+    size_t n = big_madt(t, 100);
+    CHECK_EQ_U64(madt_parse(t, n, &mi), 0);
+    CHECK_EQ_U64(mi.ncpus, 254 + 97);
+    CHECK_EQ_U64(mi.skipped_cpus, 0);
+    CHECK_EQ_U64(mi.apic_id[0], 0);
+    CHECK_EQ_U64(mi.apic_id[17], 18);                    /* 17 disabled: not listed */
+    CHECK_EQ_U64(mi.apic_id[253], 254);
+    CHECK_EQ_U64(mi.apic_id[254], 258);                  /* first x2APIC-only id, > 255 */
+    CHECK_EQ_U64(mi.apic_id[254 + 96], 354);
+    unsigned above = 0;
+    for (unsigned i = 0; i < mi.ncpus; i++) {
+        above += mi.apic_id[i] > 255;
+        for (unsigned j = 0; j < i; j++)
+            CHECK(mi.apic_id[i] != mi.apic_id[j]);
+    }
+    CHECK_EQ_U64(above, 97);
+
+    /* more CPUs than Keel tracks: the rest are counted, not dropped silently */
+    unsigned nx2 = MADT_MAX_CPUS + 50;
+    n = big_madt(t, nx2);
+    CHECK(n <= sizeof t);
+    CHECK_EQ_U64(madt_parse(t, n, &mi), 0);
+    CHECK_EQ_U64(mi.ncpus, MADT_MAX_CPUS);
+    CHECK_EQ_U64(mi.ncpus + mi.skipped_cpus, 254 + nx2 - 3);
+    CHECK_EQ_U64(mi.apic_id[MADT_MAX_CPUS - 1], 255 + 3 + (MADT_MAX_CPUS - 254) - 1);
+}
+
+static size_t make_spcr(uint8_t *t, uint8_t iface, uint8_t space, uint64_t addr, uint8_t baud)
+{
+    sdt_header(t, "SPCR", 80, 2);
+    memset(t + 36, 0, 44);
+    t[36] = iface;
+    t[40] = space; t[41] = 8; t[42] = 0; t[43] = 1;
+    put64(t, 44, addr);
+    t[52] = 1; t[53] = 3;                   /* PC-AT IRQ 3 */
+    t[58] = baud;
+    finish_sdt(t);
+    return 80;
+}
+
+static void test_spcr(void)
+{
+    uint8_t t[96];
+    struct spcr_info si;
+
+    CHECK_EQ_U64(spcr_parse(t, make_spcr(t, SPCR_IF_16550, ACPI_ADR_SPACE_SYSTEM_IO, 0x2F8, 7),
+                            &si), 0);
+    CHECK_EQ_U64(si.interface, SPCR_IF_16550);
+    CHECK_EQ_U64(si.space, ACPI_ADR_SPACE_SYSTEM_IO);
+    CHECK_EQ_U64(si.addr, 0x2F8);
+    CHECK_EQ_U64(si.baud, 115200);
+    const uint8_t codes[] = { 0, 3, 4, 6 };
+    const uint32_t want[] = { 0, 9600, 19200, 57600 };
+    for (int i = 0; i < 4; i++) {
+        make_spcr(t, SPCR_IF_16450, ACPI_ADR_SPACE_SYSTEM_IO, 0x3F8, codes[i]);
+        CHECK_EQ_U64(spcr_parse(t, 80, &si), 0);
+        CHECK_EQ_U64(si.baud, want[i]);
+    }
+    /* MMIO UART: parsed, the kernel decides it cannot use it */
+    make_spcr(t, SPCR_IF_16550_GAS, ACPI_ADR_SPACE_SYSTEM_MEMORY, 0xFEDC9000, 7);
+    CHECK_EQ_U64(spcr_parse(t, 80, &si), 0);
+    CHECK_EQ_U64(si.space, ACPI_ADR_SPACE_SYSTEM_MEMORY);
+    CHECK_EQ_U64(si.addr, 0xFEDC9000);
+    /* bad baud codes, truncation, checksum, signature, short table */
+    const uint8_t bad[] = { 1, 2, 5, 8, 0xFF };
+    for (int i = 0; i < 5; i++) {
+        make_spcr(t, 0, ACPI_ADR_SPACE_SYSTEM_IO, 0x3F8, bad[i]);
+        CHECK_EQ_U64(spcr_parse(t, 80, &si), -1);
+    }
+    make_spcr(t, 0, ACPI_ADR_SPACE_SYSTEM_IO, 0x3F8, 7);
+    CHECK_EQ_U64(spcr_parse(t, 79, &si), -1);
+    t[45] ^= 1;
+    CHECK_EQ_U64(spcr_parse(t, 80, &si), -1);
+    make_spcr(t, 0, ACPI_ADR_SPACE_SYSTEM_IO, 0x3F8, 7);
+    memcpy(t, "SPCX", 4);
+    finish_sdt(t);
+    CHECK_EQ_U64(spcr_parse(t, 80, &si), -1);
+    sdt_header(t, "SPCR", 60, 1);
+    finish_sdt(t);
+    CHECK_EQ_U64(spcr_parse(t, 96, &si), -1);
 }
 
 static void test_fadt(void)
@@ -437,7 +555,7 @@ static void test_s5(void)
 }
 
 /* Mutated and random tables, each in an exactly-sized heap block so ASan sees any overread. */
-static unsigned fuzz_madt_ok, fuzz_fadt_ok, fuzz_s5_ok;
+static unsigned fuzz_madt_ok, fuzz_fadt_ok, fuzz_s5_ok, fuzz_spcr_ok;
 
 static void fuzz_one(const uint8_t *src, size_t n)
 {
@@ -459,6 +577,12 @@ static void fuzz_one(const uint8_t *src, size_t n)
               mi.noverride <= MADT_MAX_OVERRIDES);
     }
     fuzz_fadt_ok += fadt_parse(c, len, &fi) == 0;
+    struct spcr_info si;
+    if (spcr_parse(c, len, &si) == 0) {
+        fuzz_spcr_ok++;
+        CHECK(si.baud == 0 || si.baud == 9600 || si.baud == 19200 || si.baud == 57600 ||
+              si.baud == 115200);
+    }
     fuzz_s5_ok += acpi_find_s5(c, len, &a, &b) == 0;
     acpi_rsdp_root(c, len, &x);
     acpi_rsdp_scan(c, len);
@@ -472,13 +596,15 @@ static void fuzz_one(const uint8_t *src, size_t n)
 
 static void test_fuzz(void)
 {
-    static uint8_t madt[4096], fadt[276], dsdt[256], rsdp[64], junk[512];
+    static uint8_t madt[4096], fadt[276], dsdt[256], rsdp[64], junk[512], spcr[80];
     size_t nm = make_madt(madt), nf = make_fadt(fadt, 276), nd = make_dsdt(dsdt, 2);
+    size_t ns = make_spcr(spcr, SPCR_IF_16550, ACPI_ADR_SPACE_SYSTEM_IO, 0x2F8, 7);
     size_t nr = make_rsdp(rsdp, 2, 0x1000, 0x2000);
 
     rng_seed(21);
     for (int it = 0; it < 100000; it++) {
-        switch (it % 5) {
+        switch (it % 6) {
+        case 4: fuzz_one(spcr, ns); break;
         case 0: fuzz_one(madt, nm); break;
         case 1: fuzz_one(fadt, nf); break;
         case 2: fuzz_one(dsdt, nd); break;
@@ -492,7 +618,8 @@ static void test_fuzz(void)
         }
     }
     /* the mutations must not all be rejected up front */
-    CHECK(fuzz_madt_ok > 1000 && fuzz_fadt_ok > 1000 && fuzz_s5_ok > 1000);
+    CHECK(fuzz_madt_ok > 1000 && fuzz_fadt_ok > 1000 && fuzz_s5_ok > 1000 &&
+          fuzz_spcr_ok > 1000);
 }
 
 int main(void)
@@ -503,6 +630,8 @@ int main(void)
     RUN(test_root_and_sdt);
     RUN(test_madt);
     RUN(test_madt_entries);
+    RUN(test_madt_x2apic_big);
+    RUN(test_spcr);
     RUN(test_fadt);
     RUN(test_s5);
     RUN(test_fuzz);

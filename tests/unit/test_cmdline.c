@@ -69,6 +69,39 @@ static void test_keel_options(void)
     CHECK_EQ_U64(u.count, 0);
 }
 
+static void test_keel_console(void)
+{
+    struct unk u;
+    struct keel_opts o = keel("", &u);
+
+    CHECK_EQ_U64(o.console, CONSOLE_AUTO);
+    CHECK_EQ_U64(o.console_baud, 0);
+    CHECK_EQ_U64(o.maxcpus, 0);
+    CHECK_EQ_U64(keel("console=com1", &u).console, 0x3F8);
+    CHECK_EQ_U64(keel("console=COM2", &u).console, 0x2F8);
+    CHECK_EQ_U64(keel("console=com3", &u).console, 0x3E8);
+    CHECK_EQ_U64(keel("console=ttyS3", &u).console, 0x2E8);
+    CHECK_EQ_U64(keel("console=none", &u).console, CONSOLE_NONE);
+    CHECK_EQ_U64(u.count, 0);
+    o = keel("console=0x2f8,9600", &u);
+    CHECK_EQ_U64(o.console, 0x2F8);
+    CHECK_EQ_U64(o.console_baud, 9600);
+    o = keel("console=com2,115200 maxcpus=3", &u);
+    CHECK_EQ_U64(o.console_baud, 115200);
+    CHECK_EQ_U64(o.maxcpus, 3);
+    o = keel("console=760", &u);                    /* decimal I/O address */
+    CHECK_EQ_U64(o.console, 760);
+    CHECK_EQ_U64(u.count, 0);
+    /* bad values: reported, the earlier (or default) console stays */
+    o = keel("console=com2 console=com5 console=0x80 console=0xfffa console=com1,1234 "
+             "console=com1,0 console=com1,230400 console=com1, console=,9600 console=ttyS4 "
+             "maxcpus=0 maxcpus=x", &u);
+    CHECK_EQ_U64(u.count, 11);
+    CHECK_EQ_U64(o.console, 0x2F8);
+    CHECK_EQ_U64(o.console_baud, 0);
+    CHECK_EQ_U64(o.maxcpus, 0);
+}
+
 static void test_keel_unknown(void)
 {
     struct unk u;
@@ -314,6 +347,7 @@ int main(void)
 {
     RUN(test_keel_defaults);
     RUN(test_keel_options);
+    RUN(test_keel_console);
     RUN(test_keel_unknown);
     RUN(test_keel_path);
     RUN(test_guest_defaults);

@@ -367,8 +367,26 @@ static void test_random_garbage(void)
     }
 }
 
+static void test_efi_types(void)
+{
+    /* EfiLoaderCode..EfiBootServicesData and EfiConventionalMemory are free after ExitBootServices */
+    const uint32_t usable[] = { 1, 2, 3, 4, 7 };
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ_U64(memmap_efi_type(usable[i]), MEM_USABLE);
+    CHECK_EQ_U64(memmap_efi_type(0), MEM_RESERVED);     /* EfiReservedMemoryType */
+    CHECK_EQ_U64(memmap_efi_type(5), MEM_RESERVED);     /* runtime services code */
+    CHECK_EQ_U64(memmap_efi_type(6), MEM_RESERVED);     /* runtime services data */
+    CHECK_EQ_U64(memmap_efi_type(8), MEM_BAD);          /* EfiUnusableMemory */
+    CHECK_EQ_U64(memmap_efi_type(9), MEM_ACPI);
+    CHECK_EQ_U64(memmap_efi_type(10), MEM_NVS);
+    for (uint32_t t = 11; t < 20; t++)                  /* MMIO, port space, PAL, persistent */
+        CHECK_EQ_U64(memmap_efi_type(t), MEM_RESERVED);
+    CHECK_EQ_U64(memmap_efi_type(0x80000000u), MEM_RESERVED);   /* OEM range */
+}
+
 int main(void)
 {
+    RUN(test_efi_types);
     RUN(test_basic);
     RUN(test_overlaps);
     RUN(test_edges);
