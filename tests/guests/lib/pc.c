@@ -294,3 +294,47 @@ int check_eq_strict(const char *what, u64 got, u64 want)
 	       (unsigned long long)got, (unsigned long long)want);
 	return 0;
 }
+
+static volatile u32 g_spurious;
+static void spurious_handler(int v)
+{
+	(void)v;
+	g_spurious++; /* a spurious interrupt needs no EOI (SDM 11.9) */
+}
+
+void pc_apic_setup(void)
+{
+	pic_mask_all();
+	apic_use_xapic();
+	irq_set_handler(0xFF, spurious_handler);
+	apic_sw_enable(0xFF);
+	apic_write(APIC_TPR, 0);
+}
+
+u32 isa_rte(const struct madt_info *m, u8 irq, u8 vec, int *pin)
+{
+	u16 fl;
+	u32 gsi = isa_irq_gsi(m, irq, &fl);
+	u32 lo = vec;
+	/* MPS INTI flags: polarity 1:0 (0 = bus default = high for ISA, 3 = low),
+	 * trigger 3:2 (0 = bus default = edge for ISA, 3 = level) */
+	if ((fl & 3) == 3)
+		lo |= RTE_LOW;
+	if (((fl >> 2) & 3) == 3)
+		lo |= RTE_LEVEL;
+	if (pin)
+		*pin = (int)(gsi - m->ioapic_gsi_base);
+	return lo;
+}
+
+void pc_madt(struct madt_info *m)
+{
+	if (madt_parse(m) && m->nioapic && m->ioapic_addr)
+		ioapic_base = m->ioapic_addr;
+	if (!m->nioapic) { /* no MADT: the PC defaults */
+		m->ioapic_addr = IOAPIC_BASE_DEFAULT;
+		m->niso = 1;
+		m->iso_src[0] = 0;
+		m->iso_gsi[0] = 2;
+	}
+}

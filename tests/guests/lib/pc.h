@@ -125,4 +125,13 @@ int check_strict(const char *what, int cond);
 int check_eq_strict(const char *what, u64 got, u64 want);
 int is_keel(void);
 
+
+
+/* PIC masked, xAPIC on at the default base, software-enabled (spurious vector 0xFF), TPR 0 */
+void pc_apic_setup(void);
+/* MADT parsed (IOAPIC base taken from it; without MADT the PC defaults) */
+void pc_madt(struct madt_info *m);
+/* RTE low word (vector | polarity | trigger per the MADT override) of ISA IRQ irq; *pin = its
+ * IOAPIC input */
+u32 isa_rte(const struct madt_info *m, u8 irq, u8 vec, int *pin);
 #endif
