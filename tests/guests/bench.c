@@ -287,10 +287,11 @@ static u64 ioapic_irq_run(u32 cnt)
 			 "\tjne 3f\n"
 			 "\tdec %%ecx\n"
 			 "\tjnz 2b\n"
+			 "\tjmp 4f\n" /* no interrupt: give up (counted as a failure) */
 			 "3:\tmovl $0, bench_flag\n"
 			 "\tdec %%edi\n"
 			 "\tjnz 1b\n"
-			 "\tcli"
+			 "4:\tcli"
 			 : "+D"(cnt) : "d"(UART_BASE + 1) : "eax", "ecx", "memory", "cc");
 	u64 t1 = rdtsc();
 	cpuid(0, 0);
