@@ -45,9 +45,11 @@ GROUPS = {
                 ("pmtimer_test.elf", "name=pmtimer_test"),
                 ("rtc_test.elf", "name=rtc_test"),
                 ("bench.elf", "name=bench n=200 platform")], 4),
-    # ACPI tables of a 2-vCPU VM (ends by S5 power-off) and fw_cfg's CPU count beside it
+    # ACPI tables of a 2-vCPU VM and of a multiboot2 VM (both end by S5 power-off), fw_cfg's
+    # CPU count of a 2-vCPU VM
     "acpi": ([("acpi_test.elf", "name=acpi_test cpus=2"),
-              ("pci_fwcfg_test.elf", "name=pci2 cpus=2 expect_name=pci2")], 4),
+              ("acpi_test_mb2.elf", "name=acpi_mb2"),
+              ("pci_fwcfg_test.elf", "name=pci2 cpus=2")], 5),
 }
 
 _cache = {}
@@ -258,6 +260,21 @@ def test_acpi_tables_and_power_off(guests, platform):
     assert_no_line(r, r"^\[acpi_test\] FAIL power off")
     assert_exited(r, "acpi_test")
     assert_clean(r)
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_acpi_multiboot2_tags(guests, platform):
+    """A multiboot2 guest gets the ACPI RSDP tags (new RSDP, type 15) holding a valid copy of
+    the RSDP in the BIOS area; its MADT has its one vCPU; it powers off through S5."""
+    r = boot(platform, "acpi")
+    assert_strict(r, "acpi_mb2")
+    assert_line(r, r"^\[acpi_mb2\] acpi_test: under Keel, multiboot2$", count=1)
+    assert_lines(r, "acpi_mb2", [
+        r"ok mb2 ACPI new RSDP tag: valid extended checksum",
+        r"ok mb2 ACPI new RSDP tag = the RSDP in memory \(36 bytes\)",
+        r"ok mb2: the new RSDP tag \(type 15\) for a revision 2 RSDP",
+        r"MADT: 1 local APIC\(s\)", r"powering off: PM1a_CNT 0x604 <- 0x2000"])
+    assert_exited(r, "acpi_mb2")
 
 
 # ---- with the shell: the level storm beside a counter, and typed UART input ----

@@ -5,7 +5,9 @@
  * IRQ9 level/active-low, a LINT1 NMI entry; FADT PM timer/PM1a blocks (Keel: 0x608/0x600/0x604,
  * SCI 9); DSDT has an _S5_ package. Last: `done: <n> failure(s)`; with no failure the guest
  * writes SLP_TYP(_S5)|SLP_EN to PM1a_CNT, which must end the VM with status 0 (option
- * `no_poweroff`: exit through port 0xf4 instead). */
+ * `no_poweroff`: exit through port 0xf4 instead). Built twice: acpi_test (mb1: no ACPI tag
+ * exists) and acpi_test_mb2 (multiboot2: the ACPI old/new RSDP tags, types 14/15, must hold a
+ * valid copy of the RSDP found in memory). */
 #include "pc.h"
 
 const char guest_name[] = GUEST_NAME;
@@ -82,10 +84,39 @@ static int s5_slp_typ(struct acpi_hdr *d)
 	return -1;
 }
 
+/* multiboot2 ACPI tags (types 14 = RSDP v1, 15 = RSDP v2): a copy of the RSDP */
+static void mb2_tags(uptr rsdp)
+{
+	u8 *p = (u8 *)g_boot.info, *end = p + *(u32 *)p;
+	int old = 0, new_ = 0;
+	for (p += 8; p + 8 <= end; p += (*(u32 *)(p + 4) + 7) & ~7u) {
+		u32 type = *(u32 *)p, size = *(u32 *)(p + 4);
+		if (!type || size < 8)
+			break;
+		if (type == 14) {
+			old++;
+			check("mb2 ACPI old RSDP tag: valid checksum", size >= 28 && !acpi_sum(p + 8, 20));
+			check("mb2 ACPI old RSDP tag = the RSDP in memory (20 bytes)",
+			      size >= 28 && !memcmp(p + 8, (void *)rsdp, 20));
+		}
+		if (type == 15) {
+			new_++;
+			check("mb2 ACPI new RSDP tag: valid extended checksum",
+			      size >= 44 && !acpi_sum(p + 8, 36));
+			check("mb2 ACPI new RSDP tag = the RSDP in memory (36 bytes)",
+			      size >= 44 && !memcmp(p + 8, (void *)rsdp, 36));
+		}
+	}
+	printf("mb2 ACPI tags: %d old, %d new\n", old, new_);
+	check("mb2: an ACPI RSDP tag (type 14 or 15)", old + new_ >= 1);
+	if (*(u8 *)(rsdp + 15) >= 2)
+		check_strict("mb2: the new RSDP tag (type 15) for a revision 2 RSDP", new_ == 1);
+}
+
 void guest_main(void)
 {
 	uart_init_8n1();
-	printf("acpi_test: %s\n", is_keel() ? "under Keel" : "no Keel");
+	printf("acpi_test: %s, multiboot%d\n", is_keel() ? "under Keel" : "no Keel", g_boot.mb);
 	uptr rsdp = acpi_find_rsdp();
 	if (!check("RSDP found", rsdp != 0))
 		finish();
@@ -96,6 +127,8 @@ void guest_main(void)
 	printf("RSDP revision %u, OEM %c%c%c%c%c%c\n", rev, *(char *)(rsdp + 9), *(char *)(rsdp + 10),
 	       *(char *)(rsdp + 11), *(char *)(rsdp + 12), *(char *)(rsdp + 13), *(char *)(rsdp + 14));
 	check_eq("RSDP checksum (20 bytes)", acpi_sum((void *)rsdp, 20), 0);
+	if (g_boot.mb == 2)
+		mb2_tags(rsdp);
 	struct acpi_hdr *rsdt = (struct acpi_hdr *)(uptr) * (u32 *)(rsdp + 16);
 	if (!check("RSDT signature", rsdt && !memcmp(rsdt->sig, "RSDT", 4)))
 		finish();
