@@ -1,8 +1,8 @@
 /* pmtimer_test: the ACPI power-management timer (ACPI 6.4, 4.8.3.3) found as an OS finds it.
  * RSDP -> RSDT (and XSDT) -> FADT, each checksum validated; PM_TMR_BLK, PM1a_EVT_BLK, PM1a_CNT_BLK
- * and the SCI from the FADT. Checks: the counter only moves forward (mod 2^24) and a 24-bit timer
- * reads 0 in bits 31:24; its rate over 200 ms of TSC time (TSC: Keel's leaf, else PIT
- * calibrated) is 3.579545 MHz +-2%; TMR_STS is set when bit 23 toggles and cleared by writing 1;
+ * and the SCI from the FADT. Checks: the counter only moves forward (mod 2^24), a 24-bit timer
+ * reads 0 in bits 31:24 and wraps from 0xffffff to 0 counting on; its rate over 200 ms of TSC
+ * time (TSC: Keel's leaf, else PIT calibrated) is 3.579545 MHz +-2%; TMR_STS is set when bit 23 toggles and cleared by writing 1;
  * with TMR_EN clear no SCI arrives (IOAPIC pin per the MADT, vector 0x59, polarity/trigger per
  * the override) even with SCI_EN set; with TMR_EN set the SCI arrives, the handler clears
  * TMR_STS, and after TMR_EN is cleared again nothing more arrives. */
@@ -75,8 +75,23 @@ void guest_main(void)
 		prev = c;
 	}
 	check_eq("20000 reads never go backwards", back, 0);
-	if (!pm.tmr32)
+	if (!pm.tmr32) {
 		check_eq("24-bit timer: bits 31:24 read 0", high, 0);
+		/* the wrap 0xffffff -> 0 (every 4.69 s): the count goes on across it */
+		u64 t0 = rdtsc(), lim = (u64)tsc_khz() * 6000;
+		u32 a = tmr(), b = a, seen = 0;
+		while (rdtsc() - t0 < lim) {
+			b = tmr();
+			if (b < a) {
+				seen = 1;
+				break;
+			}
+			a = b;
+		}
+		printf("wrap: 0x%x -> 0x%x\n", a, b);
+		check("24-bit wrap seen within 6 s, counting on across it (step < 0x40000)",
+		      seen && ((b - a) & tmr_mask) < 0x40000);
+	}
 
 	/* rate against the TSC */
 	u32 khz = tsc_khz();
