@@ -2,7 +2,8 @@
  * RSDP -> RSDT (and XSDT) -> FADT, each checksum validated; PM_TMR_BLK, PM1a_EVT_BLK, PM1a_CNT_BLK
  * and the SCI from the FADT. Checks: the counter only moves forward (mod 2^24), a 24-bit timer
  * reads 0 in bits 31:24 and wraps from 0xffffff to 0 counting on; its rate over 200 ms of TSC
- * time (TSC: Keel's leaf, else PIT calibrated) is 3.579545 MHz +-2%; TMR_STS is set when bit 23 toggles and cleared by writing 1;
+ * time (TSC: Keel's leaf, else PIT calibrated) is 3.579545 MHz +-2%; TMR_STS is set when bit
+ * 23 toggles and cleared by writing 1;
  * with TMR_EN clear no SCI arrives (IOAPIC pin per the MADT, vector 0x59, polarity/trigger per
  * the override) even with SCI_EN set; with TMR_EN set the SCI arrives, the handler clears
  * TMR_STS, and after TMR_EN is cleared again nothing more arrives. */

@@ -256,7 +256,8 @@ void guest_main(void)
 	/* back to the original time, 24 h BCD */
 	u32 now = day0 + 1;
 	cmos_write(RTC_B, B_SET | B_24H);
-	cmos_write(RTC_HOUR, tobcd((u8)(now / 3600 % 24))); cmos_write(RTC_MIN, tobcd((u8)(now / 60 % 60)));
+	cmos_write(RTC_HOUR, tobcd((u8)(now / 3600 % 24)));
+	cmos_write(RTC_MIN, tobcd((u8)(now / 60 % 60)));
 	cmos_write(RTC_SEC, tobcd((u8)(now % 60)));
 	cmos_write(RTC_DAY, t.d); cmos_write(RTC_MON, t.mo); cmos_write(RTC_YEAR, t.y);
 	cmos_write(RTC_CENTURY, t.c);
