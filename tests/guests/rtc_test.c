@@ -1,9 +1,9 @@
 /* rtc_test: the MC146818-compatible RTC/CMOS at 0x70/0x71 (IRQ 8).
  * Status registers: A divider 010 (32.768 kHz), D.VRT; time and date in BCD (the reset format,
  * B = 24 h BCD) with valid ranges and a plausible year (century register 0x32); UIP seen once a
- * second and the seconds change after it; with B.SET the time is written in binary and in 12 h
- * BCD mode and reads back in that format; update-ended (B.UIE), periodic (B.PIE, 1024 Hz and
- * 8 Hz rates) and alarm (B.AIE, "don't care" hour/minute) interrupts through the IOAPIC pin of
+ * second (within 8 s) and the seconds change after it; with B.SET the time is written in binary
+ * and in 12 h BCD mode and reads back in that format; update-ended (B.UIE), periodic (B.PIE,
+ * 1024, 64 and 8 Hz rates) and alarm (B.AIE, "don't care" hour/minute) interrupts through the IOAPIC pin of
  * IRQ 8 (vector 0x58), each flagged in C (IRQF|UF/PF/AF) and C cleared by reading; CMOS RAM
  * round trip at 0x40-0x7F with the NMI-disable bit (port 0x70 bit 7) set or clear; the memory
  * size bytes 0x15-0x18, 0x30-0x31, 0x34-0x35 (and 0x5b-0x5d under Keel) match the RAM size
@@ -221,14 +221,15 @@ void guest_main(void)
 	      bcd(t.c) * 100 + bcd(t.y) >= 2020);
 
 	/* UIP: seen, and the seconds moved after it */
-	u64 t0 = rdtsc(), lim = (u64)tsc_khz() * 1500;
+	/* UIP lasts 244 us + the update once a second: a host stall can hide one, so allow 8 s */
+	u64 t0 = rdtsc(), lim = (u64)tsc_khz() * 8000;
 	u32 seen = 0;
 	u8 s0 = cmos_read(RTC_SEC);
 	while (rdtsc() - t0 < lim && !seen)
 		seen = cmos_read(RTC_A) & A_UIP;
 	while (cmos_read(RTC_A) & A_UIP)
 		cpu_relax();
-	check("UIP (A bit 7) seen within 1.5 s", seen);
+	check("UIP (A bit 7) seen within 8 s", seen);
 	check("seconds changed after the update", cmos_read(RTC_SEC) != s0);
 
 	/* binary, 24 h: write the time under SET and read it back */
