@@ -1,13 +1,13 @@
-/* rtc_test: the MC146818-compatible RTC/CMOS at 0x70/0x71 (IRQ 8).
- * Status registers: A divider 010 (32.768 kHz), D.VRT; time and date in BCD (the reset format,
- * B = 24 h BCD) with valid ranges and a plausible year (century register 0x32); UIP seen once a
- * second (within 8 s) and the seconds change after it; with B.SET the time is written in binary
- * and in 12 h BCD mode and reads back in that format; update-ended (B.UIE), periodic (B.PIE,
- * 1024, 64 and 8 Hz rates) and alarm (B.AIE, "don't care" hour/minute) interrupts through the
- * IOAPIC pin of IRQ 8 (vector 0x58), each flagged in C (IRQF|UF/PF/AF) and C cleared by
- * reading; CMOS RAM round trip at 0x40-0x7F with the NMI-disable bit (port 0x70 bit 7) set or clear; the memory
- * size bytes 0x15-0x18, 0x30-0x31, 0x34-0x35 (and 0x5b-0x5d under Keel) match the RAM size
- * (multiboot mem_upper + 1 MiB, or expect_mem=<size>). */
+/* rtc_test: the MC146818-compatible RTC/CMOS at 0x70/0x71 (IRQ 8). Status registers: A divider 010
+ * (32.768 kHz), D.VRT; time and date in BCD (the reset format, B = 24 h BCD) with valid ranges and
+ * a plausible year (century register 0x32); UIP seen once a second (within 8 s) and the seconds
+ * change after it; with B.SET the time is written in binary and in 12 h BCD mode and reads back in
+ * that format; update-ended (B.UIE), periodic (B.PIE, 1024, 64 and 8 Hz rates) and alarm (B.AIE,
+ * "don't care" hour/minute) interrupts through the IOAPIC pin of IRQ 8 (vector 0x58), each flagged
+ * in C (IRQF|UF/PF/AF) and C cleared by reading; CMOS RAM round trip at 0x40-0x7F with the NMI-
+ * disable bit (port 0x70 bit 7) set or clear; the memory size bytes 0x15-0x18, 0x30-0x31,
+ * 0x34-0x35 (and 0x5b-0x5d under Keel) match the RAM size (multiboot mem_upper + 1 MiB, or
+ * expect_mem=<size>). */
 #include "pc.h"
 
 const char guest_name[] = GUEST_NAME;
