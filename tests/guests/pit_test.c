@@ -251,7 +251,8 @@ static u32 linux_pit_calibrate_tsc(u32 latch, u32 ms, u32 loopmin, u32 *loops)
 	outb(0x42, (u8)(latch & 0xff));
 	outb(0x42, (u8)(latch >> 8));
 	tsc = t1 = t2 = rdtsc();
-	while ((inb(0x61) & 0x20) == 0) {
+	/* bounded (Linux is not): a missing OUT must not hang the test */
+	for (u32 spins = 0; (inb(0x61) & 0x20) == 0 && spins < 20000000u; spins++) {
 		t2 = rdtsc();
 		delta = t2 - tsc;
 		tsc = t2;
@@ -279,7 +280,8 @@ static u32 quick_msb(void)
 	outb(0x42, 0xFF);
 	u64 ta = 0, tb = 0;
 	u8 want = 0xFE, end = 0xFE - 96;
-	for (u32 spins = 0; spins < 50000000u; spins++) {
+	u64 t0 = rdtsc();
+	for (u32 spins = 0; spins < 50000000u && rdtsc() - t0 < (u64)khz * 2000; spins++) {
 		inb(0x42);
 		u8 msb = inb(0x42);
 		if (msb == want && !ta)

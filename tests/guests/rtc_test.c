@@ -69,7 +69,7 @@ static void rtc_time(struct tm_ *t)
 {
 	struct tm_ a;
 	for (int i = 0; i < 100; i++) {
-		while (cmos_read(RTC_A) & A_UIP)
+		for (int k = 0; k < 100000 && (cmos_read(RTC_A) & A_UIP); k++)
 			cpu_relax();
 		a.s = cmos_read(RTC_SEC); a.m = cmos_read(RTC_MIN); a.h = cmos_read(RTC_HOUR);
 		a.d = cmos_read(RTC_DAY); a.mo = cmos_read(RTC_MON); a.y = cmos_read(RTC_YEAR);
@@ -227,7 +227,7 @@ void guest_main(void)
 	u8 s0 = cmos_read(RTC_SEC);
 	while (rdtsc() - t0 < lim && !seen)
 		seen = cmos_read(RTC_A) & A_UIP;
-	while (cmos_read(RTC_A) & A_UIP)
+	for (int k = 0; k < 100000 && (cmos_read(RTC_A) & A_UIP); k++)
 		cpu_relax();
 	check("UIP (A bit 7) seen within 8 s", seen);
 	check("seconds changed after the update", cmos_read(RTC_SEC) != s0);

@@ -55,7 +55,7 @@ static void uart_handler(int vec)
 		case 0x06: n_lsr++; inb(COM1 + LSR); break;
 		case 0x04: case 0x0C:
 			n_rda++;
-			while (inb(COM1 + LSR) & LSR_DR) {
+			for (int k = 0; k < 64 && (inb(COM1 + LSR) & LSR_DR); k++) {
 				u8 c = inb(COM1 + RBR);
 				if (rxlen < sizeof(rxbuf))
 					rxbuf[rxlen++] = c;
@@ -123,7 +123,7 @@ static void regs(void)
 
 static void thre(void)
 {
-	while (!(inb(COM1 + LSR) & 0x40))
+	for (int k = 0; k < 1000000 && !(inb(COM1 + LSR) & 0x40); k++)
 		cpu_relax();
 	n_thre = n_irq = 0;
 	outb(COM1 + IER, IER_THRE);
@@ -155,7 +155,7 @@ static void loopback(void)
 	rec_strict("modem-status interrupt (IIR 0x00) on DCTS", n_msr, 1);
 	outb(COM1 + IER, 0);
 	/* RDA */
-	while (inb(COM1 + LSR) & LSR_DR)
+	for (int k = 0; k < 64 && (inb(COM1 + LSR) & LSR_DR); k++)
 		inb(COM1 + RBR);
 	n_rda = 0;
 	rxlen = 0;
@@ -189,7 +189,7 @@ static void loopback(void)
 	outb(COM1 + FCR, 0x07);
 	for (int i = 0; i < 16; i++) {
 		outb(COM1 + THR, (u8)(0x30 + i));
-		while (!(inb(COM1 + LSR) & LSR_THRE))
+		for (int k = 0; k < 1000000 && !(inb(COM1 + LSR) & LSR_THRE); k++)
 			cpu_relax();
 	}
 	tsc_delay_us(1000);
@@ -209,7 +209,7 @@ static void loopback(void)
 	outb(COM1 + THR, 3);
 	tsc_delay_us(200);
 	rec("trigger level 4: the 4th byte raises RDA", inb(COM1 + IIR) & 0x0F, 0x04);
-	while (inb(COM1 + LSR) & LSR_DR)
+	for (int k = 0; k < 64 && (inb(COM1 + LSR) & LSR_DR); k++)
 		inb(COM1 + RBR);
 	outb(COM1 + IER, 0);
 	outb(COM1 + FCR, 0x07);
@@ -221,7 +221,7 @@ static void loopback(void)
 static void typed(u32 n)
 {
 	u32 wait = (u32)cmd_num("wait", 60);
-	while (inb(COM1 + LSR) & LSR_DR)
+	for (int k = 0; k < 64 && (inb(COM1 + LSR) & LSR_DR); k++)
 		inb(COM1 + RBR);
 	rxlen = 0;
 	n_rda = 0;

@@ -263,12 +263,14 @@ u32 pc_tsc_khz(void)
 		u64 t0 = rdtsc();
 		u32 c0 = pm_read(&p), c;
 		u64 t0b = rdtsc();
+		u32 spins = 0;
 		do
 			c = pm_read(&p);
-		while (((c - c0) & mask) < want);
+		while (((c - c0) & mask) < want && ++spins < 50000000u);
 		u64 t1 = rdtsc();
 		u64 dt = t1 - (t0 + (t0b - t0) / 2);
-		k = (u32)udiv64(udiv64(dt * PM_TMR_HZ, (c - c0) & mask, NULL), 1000, NULL);
+		if ((c - c0) & mask) /* else a stuck timer: fall back to the PIT */
+			k = (u32)udiv64(udiv64(dt * PM_TMR_HZ, (c - c0) & mask, NULL), 1000, NULL);
 	}
 	if (!k)
 		k = tsc_khz();
