@@ -69,8 +69,11 @@ static void rtc_time(struct tm_ *t)
 {
 	struct tm_ a;
 	for (int i = 0; i < 100; i++) {
-		for (int k = 0; k < 100000 && (cmos_read(RTC_A) & A_UIP); k++)
-			cpu_relax();
+		int k = 0;
+		while (k < 100000 && (cmos_read(RTC_A) & A_UIP))
+			k++;
+		if (k == 100000)
+			break; /* UIP stuck: take what is there (the range checks will say) */
 		a.s = cmos_read(RTC_SEC); a.m = cmos_read(RTC_MIN); a.h = cmos_read(RTC_HOUR);
 		a.d = cmos_read(RTC_DAY); a.mo = cmos_read(RTC_MON); a.y = cmos_read(RTC_YEAR);
 		a.c = cmos_read(RTC_CENTURY);
