@@ -4,7 +4,11 @@ instructions per 4-instruction loop iteration around each exiting instruction; a
 (the AP's handler sends the IPI back), in emulated instructions per round trip.
 The bench guest's local APIC cases (apic_read, x2apic_eoi, self_ipi, timer_irq) follow its
 exit cases in the first boot (module option `apic`); timer_irq is the delay from the programmed
-expiry to the handler's first instruction.
+expiry to the handler's first instruction. The PC platform cases (module option `platform`,
+issue 8) follow: rtc_read (IN from port 0x71), ioapic_irq (the 16550 asserts IRQ 4 when its
+THRE interrupt is enabled; IOAPIC pin 4 to the handler, which reads IIR and EOIs; per trip) and
+pit_irq0 (PIT channel 0 expiry to the handler's first instruction, through the 8259 and LINT0
+as ExtINT).
 
 QEMU runs with -icount shift=0,sleep=off, so the guest's RDTSC counts emulated instructions
 (host and guest alike) and the figures are identical from run to run. Under Bochs the TSC
@@ -21,7 +25,7 @@ import rig  # noqa: E402
 ITERS = 2000
 IPI_ITERS = 1000
 CASES = ["empty", "cpuid", "hypercall", "rdmsr", "out", "apic_read", "x2apic_eoi", "self_ipi",
-         "timer_irq", "ipi_roundtrip"]
+         "timer_irq", "ipi_roundtrip", "rtc_read", "ioapic_irq", "pit_irq0"]
 LABELS = {"empty": "empty loop (no exit)", "cpuid": "CPUID leaf 0",
           "hypercall": "hypercall (VMCALL/VMMCALL)", "rdmsr": "RDMSR 0x3a (emulated)",
           "out": "OUT to vUART scratch 0x3ff",
@@ -29,7 +33,10 @@ LABELS = {"empty": "empty loop (no exit)", "cpuid": "CPUID leaf 0",
           "x2apic_eoi": "x2APIC EOI write, WRMSR 0x80B (target <= 150)",
           "self_ipi": "self IPI via xAPIC ICR, handled + EOI (per trip, target <= 400)",
           "timer_irq": "timer expiry (TSC deadline) to handler entry",
-          "ipi_roundtrip": "IPI round trip vCPU 0 -> 1 -> 0 (per trip)"}
+          "ipi_roundtrip": "IPI round trip vCPU 0 -> 1 -> 0 (per trip)",
+          "rtc_read": "RTC read, IN from 0x71",
+          "ioapic_irq": "UART IRQ 4 via IOAPIC: assert to handler + EOI (per trip)",
+          "pit_irq0": "PIT IRQ0 via 8259 + LINT0 ExtINT: expiry to handler entry"}
 
 
 def figures(r):
@@ -44,7 +51,7 @@ def main():
     problem = rig.keel_problem(b) or rig.guests_problem(b)
     if problem:
         sys.exit("bench: cannot build: " + problem)
-    mods = [(rig.guest("bench.elf"), "name=bench n=%d apic" % ITERS)]
+    mods = [(rig.guest("bench.elf"), "name=bench n=%d apic platform" % ITERS)]
     ipi = [(rig.guest("ipi.elf"), "name=ipi cpus=2 bench_ipi n=%d" % IPI_ITERS)]
     runs = {}
     for label, mm, cpus in (("", mods, 1), (" ipi", ipi, 2)):

@@ -87,8 +87,8 @@ GROUPS = {
                 ("counter.elf", "name=count_b expect_name=count_b n=3 status=5"),
                 ("bad_bigaddr.elf", "name=bigaddr")], 4, "kernel"),
     # issue 8: the ACPI tables every VM gets; a guest command line far over the old 255 bytes
-    "acpi": ([("acpi_test.elf", "name=acpi_test cpus=2 expect_cpus=2"),
-              ("acpi_test_mb2.elf", "name=acpi_test_mb2"),
+    "acpi": ([("acpi_tables.elf", "name=acpi_tables cpus=2 expect_cpus=2"),
+              ("acpi_tables_mb2.elf", "name=acpi_tables_mb2"),
               ("hello.elf", "name=longline " + LONG_ARGS % len(LONG_CMDLINE))],
              4, "kernel"),
 }
@@ -124,7 +124,7 @@ def test_multiboot_loaders(guests, platform, name):
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
-@pytest.mark.parametrize("name", ["acpi_test", "acpi_test_mb2"])
+@pytest.mark.parametrize("name", ["acpi_tables", "acpi_tables_mb2"])
 def test_acpi_tables(guests, platform, name):
     """RSDP in 0xE0000-0xFFFFF (and in the mb2 ACPI tags), every checksum, the MADT lists exactly
     the VM's vCPUs, the FADT's PM ports and reset register, FACS, the DSDT's \\_S5."""
