@@ -45,7 +45,10 @@ static bool set_line(struct platform *p, unsigned irq, bool level, struct vioapi
     vpic_set_irq(&p->pic, irq, level);
     /* The SCI is active low at the IOAPIC (the MADT's override): its wire idles high. */
     bool wire = irq == SCI_IRQ ? !level : level;
-    vioapic_set_irq(&p->ioapic, irq == IRQ_PIT ? IOAPIC_PIN_PIT : irq, wire, o);
+    struct vioapic_out t;               /* the model refills it: several edges add up in o */
+    vioapic_set_irq(&p->ioapic, irq == IRQ_PIT ? IOAPIC_PIN_PIT : irq, wire, &t);
+    for (unsigned i = 0; i < t.n && o->n < VIOAPIC_PINS; i++)
+        o->msg[o->n++] = t.msg[i];
     return vpic_intr(&p->pic);
 }
 
@@ -201,7 +204,7 @@ static bool wide_write(struct platform *p, uint16_t port, unsigned size, uint32_
 /* One byte-wide port. Devices on the ISA bus are 8 bits wide: wider accesses are split. */
 static uint8_t read8(struct platform *p, uint16_t port, uint64_t now, struct io *io)
 {
-    if (port - VUART_BASE < VUART_PORTS) {
+    if ((unsigned)(port - VUART_BASE) < VUART_PORTS) {
         struct vuart16550_out uo = { 0 };
         uint8_t b = vuart16550_read(&p->uart, port - VUART_BASE, &uo);
         drive(p, VUART_IRQ, uo.irq, io);
@@ -228,7 +231,7 @@ static uint8_t read8(struct platform *p, uint16_t port, uint64_t now, struct io 
 
 static void write8(struct platform *p, uint16_t port, uint8_t val, uint64_t now, struct io *io)
 {
-    if (port - VUART_BASE < VUART_PORTS) {
+    if ((unsigned)(port - VUART_BASE) < VUART_PORTS) {
         struct vuart16550_out uo = { 0 };
         vuart16550_write(&p->uart, port - VUART_BASE, val, &uo);
         drive(p, VUART_IRQ, uo.irq, io);
@@ -351,12 +354,13 @@ void platform_init(struct vm *vm)
     uint64_t now = rdtsc();
     struct vpit_clock clk = { .tsc_hz = tsc_hz };
     vpit_reset(&p->pit, &clk, now);
-    struct vrtc_config rc = { .tsc_hz = tsc_hz, .unix_time = wallclock_unix(now), .ram_below_4g = vm->ram_size };
+    struct vrtc_config rc = { .tsc_hz = tsc_hz, .unix_time = wallclock_unix(now), .ram_below_4g = vm->ram_size,
+                              .ram_above_4g = vm->high_size };
     vrtc_reset(&p->rtc, &rc, now);
     vpm_reset(&p->pm, tsc_hz, now);
     vuart16550_reset(&p->uart);
     vpci_reset(&p->pci);
-    vfwcfg_reset(&p->fwcfg, (uint16_t)vm->nvcpus, vm->ram_size);
+    vfwcfg_reset(&p->fwcfg, (uint16_t)vm->nvcpus, vm->ram_size + vm->high_size);
     struct vioapic_out o;
     vioapic_set_irq(&p->ioapic, SCI_IRQ, true, &o);     /* the idle level of an active-low line */
 }

@@ -271,10 +271,15 @@ void guest_main(void)
 
 	/* CMOS RAM and the NMI-disable bit */
 	int bad = 0;
+	u8 saved[0x40];        /* 0x5b-0x5d hold the RAM size: put everything back afterwards */
+	for (u8 r = 0x40; r < 0x80; r++)
+		saved[r - 0x40] = cmos_read(r);
 	for (u8 r = 0x40; r < 0x80; r++)
 		cmos_write(r, (u8)(r ^ 0xA5));
 	for (u8 r = 0x40; r < 0x80; r++)
 		bad += cmos_read((u8)(r | CMOS_NMI_DIS)) != (u8)(r ^ 0xA5);
+	for (u8 r = 0x40; r < 0x80; r++)
+		cmos_write(r, saved[r - 0x40]);
 	check_eq("CMOS RAM 0x40-0x7f round trip (read with port 0x70 bit 7 set)", bad, 0);
 	outb(0x70, CMOS_NMI_DIS | 0x41);
 	outb(0x71, 0x3C);
