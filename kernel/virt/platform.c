@@ -176,7 +176,7 @@ static bool wide_read(struct platform *p, uint16_t port, unsigned size, uint32_t
     else if (port >= FW_CFG_PORT_SEL && port <= PORT_FWCFG_LAST)
         *val = vfwcfg_read(&p->fwcfg, port, size);
     else if (port >= PM_BASE && port < PM_BASE + VPM_BLOCK_LEN)
-        *val = vpm_read(&p->pm, port - PM_BASE, size, now);
+        *val = vpm_read(&p->pm, port - PM_BASE, size, now);    /* may latch TMR_STS */
     else
         return false;
     return true;
@@ -285,7 +285,9 @@ bool platform_port_read(struct vcpu *v, uint16_t port, unsigned size, uint32_t *
     uint64_t now = rdtsc();
     uint32_t r = 0;
     uint64_t f = spin_lock_irqsave(&p->lock);
-    if (!wide_read(p, port, size, &r, now))
+    if (wide_read(p, port, size, &r, now))
+        drive(p, SCI_IRQ, vpm_sci(&p->pm), &io);
+    else
         for (unsigned i = 0; i < size; i++)
             r |= (uint32_t)read8(p, (uint16_t)(port + i), now, &io) << (8 * i);
     spin_unlock_irqrestore(&p->lock, f);
