@@ -129,6 +129,9 @@ int exit_wrmsr(struct vcpu *v)
             if (!vlapic_msr_write(&v->lapic, msr, val, rdtsc(), &out))
                 return gp(v, "wrmsr", msr);
             intr_apic_out(v, &out);
+            if (msr == MSR_X2APIC_FIRST + APIC_LVT_LINT0 / 16 ||
+                msr == MSR_X2APIC_FIRST + APIC_SVR / 16)
+                v->intr_check = true;       /* may open LINT0 to the PIC's INTR */
             return EXIT_NEXT;
         }
         return gp(v, "wrmsr", msr);

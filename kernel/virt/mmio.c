@@ -332,6 +332,8 @@ static bool apic_write(struct vcpu *v, void *dev, uint64_t off, unsigned size, u
     struct vlapic_out out = { .eoi_vector = -1 };
     vlapic_mmio_write(&v->lapic, (uint32_t)off, size, val, rdtsc(), &out);
     intr_apic_out(v, &out);
+    if ((off & ~0xFul) == APIC_LVT_LINT0 || (off & ~0xFul) == APIC_SVR)
+        v->intr_check = true;       /* may open LINT0 to the PIC's INTR */
     return true;
 }
 
