@@ -256,6 +256,8 @@ static uint64_t svm_get_reg(struct vcpu *v, enum vreg r)
     case VREG_CS_BASE:  return g->cs.base;
     case VREG_CS_ATTR:  return (g->cs.attrib & 0xFF) | ((uint64_t)(g->cs.attrib & 0xF00) << 4);
     case VREG_PAT:      return g->g_pat;
+    case VREG_CPL:      return g->cpl;
+    case VREG_DR6:      return g->dr6;
     default:            return 0;
     }
 }
@@ -277,6 +279,7 @@ static void svm_set_reg(struct vcpu *v, enum vreg r, uint64_t val)
     case VREG_CS_BASE:  g->cs.base = val; break;
     case VREG_CS_ATTR:  g->cs.attrib = (uint16_t)((val & 0xFF) | ((val >> 4) & 0xF00)); break;
     case VREG_PAT:      g->g_pat = val; break;
+    case VREG_DR6:      g->dr6 = (uint32_t)val; break;
     default:            break;
     }
     struct svm_vcpu *s = v->vendor;
@@ -365,6 +368,7 @@ static inline int svm_skip(struct vcpu *v, struct vmcb *vmcb, uint64_t code)
         return svm_no_length(v, vmcb, code);
     vmcb->save.rip = likely(svm_caps.nrips) ? vmcb->control.next_rip : vmcb->save.rip + len;
     vmcb->control.int_state = 0;        /* completing an instruction ends an STI/MOV SS shadow */
+    exit_insn_done(v, vmcb->save.rflags);
     return EXIT_RETRY;
 }
 

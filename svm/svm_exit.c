@@ -42,6 +42,8 @@ static int svm_exit_ioio(struct vcpu *v)
     int a = exit_io(v, &u.io);
     if (a == EXIT_NEXT) {
         vmcb->save.rip = vmcb->control.exit_info_2;
+        vmcb->control.int_state = 0;
+        exit_insn_done(v, vmcb->save.rflags);
         a = EXIT_RETRY;
     }
     return a;

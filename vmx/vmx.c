@@ -527,6 +527,8 @@ static uint64_t reg_read(struct vcpu *v, enum vreg r)
     case VREG_CS_BASE:  return vmread(GUEST_CS_BASE);
     case VREG_CS_ATTR:  return vmread(GUEST_CS_AR_BYTES);
     case VREG_PAT:      return vmread(GUEST_IA32_PAT);
+    case VREG_CPL:      return (vmread(GUEST_SS_AR_BYTES) >> 5) & 3;   /* CPL = SS.DPL */
+    case VREG_DR6:      return read_dr6();  /* VMX does not switch DR6 either */
     default:            return 0;
     }
 }
@@ -546,6 +548,7 @@ static void reg_write(struct vcpu *v, enum vreg r, uint64_t val)
     case VREG_CS_BASE:  vmwrite(GUEST_CS_BASE, val); break;
     case VREG_CS_ATTR:  vmwrite(GUEST_CS_AR_BYTES, val); break;
     case VREG_PAT:      vmwrite(GUEST_IA32_PAT, val); break;
+    case VREG_DR6:      write_dr6(val); break;
     default:            break;
     }
 }

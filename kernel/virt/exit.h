@@ -20,6 +20,17 @@ struct io_exit {
     bool in, string, rep;
 };
 
+/* The one decision point after an exit completed the guest's instruction (RIP already past it,
+ * interrupt shadow ended): with RFLAGS.TF set at the start of the instruction the CPU would
+ * have raised a single-step #DB right after it, so Keel does (DR6.BS, #DB queued). Vendors call
+ * this on every EXIT_NEXT with the guest's RFLAGS. */
+void exit_single_step(struct vcpu *v);
+static inline void exit_insn_done(struct vcpu *v, uint64_t rflags)
+{
+    if (__builtin_expect(!!(rflags & (1ul << 8)), 0))      /* RFLAGS.TF */
+        exit_single_step(v);
+}
+
 int exit_cpuid(struct vcpu *v);
 int exit_io(struct vcpu *v, const struct io_exit *io);
 int exit_rdmsr(struct vcpu *v);

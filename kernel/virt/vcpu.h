@@ -16,7 +16,10 @@ enum gpr { GPR_RAX, GPR_RCX, GPR_RDX, GPR_RBX, GPR_RSP, GPR_RBP, GPR_RSI, GPR_RD
 
 /* Registers kept by the vendor (VMCS fields / VMCB save area). */
 enum vreg { VREG_RIP, VREG_RSP, VREG_RFLAGS, VREG_CR0, VREG_CR2, VREG_CR3, VREG_CR4, VREG_EFER,
-            VREG_CS_SEL, VREG_CS_BASE, VREG_CS_ATTR, VREG_PAT, VREG_COUNT };
+            VREG_CS_SEL, VREG_CS_BASE, VREG_CS_ATTR, VREG_PAT,
+            VREG_CPL,       /* read-only: the guest's current privilege level */
+            VREG_DR6,
+            VREG_COUNT };
 
 enum vcpu_state {
     VCPU_CREATED,       /* set up, not yet run */
