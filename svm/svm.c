@@ -179,6 +179,8 @@ static int svm_vcpu_init(struct vcpu *v)
 
     struct vmcb_control *c = &vmcb->control;
     c->intercept_exceptions = 1u << X86_DF | 1u << X86_AC;    /* see svm_exit.c */
+    c->intercept_cr = 1u << (16 + 0) | 1u << (16 + 3) | 1u << (16 + 4) | 1u << (16 + 8);
+                                                  /* CR0/3/4/8 writes: svm_cr.c */
     c->intercept_misc1 = SVM_INTERCEPT_INTR | SVM_INTERCEPT_NMI | SVM_INTERCEPT_INIT |
                          SVM_INTERCEPT_CPUID | SVM_INTERCEPT_INVD | SVM_INTERCEPT_HLT |
                          SVM_INTERCEPT_INVLPGA | SVM_INTERCEPT_IOIO_PROT |

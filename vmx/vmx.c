@@ -2,6 +2,7 @@
  * CPU that runs it), guest control registers and register access. The exit loop is in
  * vmx_exit.c, the EPT entry format in ept.c, the world switch in vmx_entry.S. */
 #include "vmx/vmx.h"
+#include "kernel/virt/exit.h"
 #include "kernel/virt/vendor.h"
 #include "kernel/virt/vm.h"
 #include "kernel/log.h"
@@ -275,8 +276,9 @@ static uint64_t cr0_real(uint64_t guest)
 
 static uint64_t cr4_owned(void)
 {
-    /* OSXSAVE too: XSAVE is hidden from guests (doc/CONTRACT.md), so setting it is a #GP. */
-    return (vmx_caps.cr4_fixed0 | ~vmx_caps.cr4_fixed1 | CR4_OSXSAVE) & 0xFFFFFFFFul;
+    /* And every bit whose feature CPUID hides (OSXSAVE, PCIDE, UMIP, ...): setting it is a #GP,
+     * even where the host has the feature. */
+    return (vmx_caps.cr4_fixed0 | ~vmx_caps.cr4_fixed1 | ~guest_cr4_allowed()) & 0xFFFFFFFFul;
 }
 
 uint64_t vmx_cr4_guest_reserved(void)

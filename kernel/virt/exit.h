@@ -32,6 +32,9 @@ static inline void exit_insn_done(struct vcpu *v, uint64_t rflags)
 }
 
 int exit_cpuid(struct vcpu *v);
+/* The CR4 bits a guest may set: those whose features CPUID shows it (kernel/virt/guest_cpuid.c);
+ * setting any other bit raises #GP, as on a CPU without the feature. */
+uint64_t guest_cr4_allowed(void);
 int exit_io(struct vcpu *v, const struct io_exit *io);
 int exit_rdmsr(struct vcpu *v);
 int exit_wrmsr(struct vcpu *v);

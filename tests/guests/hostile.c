@@ -543,7 +543,11 @@ static void k_desc(void)
 		expect(K_DESC, "lldt", a0, act(do_lldt), (a0 & ~3ul) == 0 ? 0 : -1);
 		break;
 	default:
-		a0 = rndn(2) ? rndn(0x40) : (u16)rnd();
+		/* Not a null selector: QEMU's TCG loads it (a CPU gives #GP) and then aborts the
+		 * whole emulator ("invalid tss") at the next ring change (see SKIP line). */
+		do
+			a0 = rndn(2) ? rndn(0x40) : (u16)rnd();
+		while ((a0 & ~3ul) == 0);
 		expect(K_DESC, "ltr", a0, act(do_ltr), -1);
 		break;
 	}
@@ -667,6 +671,7 @@ void guest_main(void)
 			printf("SKIP kind %s%s\n", kind_name[k],
 			       k == K_PREFIXED ? " (issue 13 item 1: prefixed instructions on SVM without NRIPS)" :
 			       " (platform issue: MMIO holes and string I/O)");
+	printf("SKIP ltr of a null selector (QEMU TCG loads it, then aborts with 'invalid tss')\n");
 	printf("hostile: seed %lu, %lu actions, cpu %s\n", (unsigned long)seed, (unsigned long)n,
 	       cpu.amd ? "amd" : "intel");
 	bool trace = cmd_has("trace");
