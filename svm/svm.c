@@ -188,7 +188,7 @@ static int svm_vcpu_init(struct vcpu *v)
     c->intercept_misc2 = SVM_INTERCEPT_VMRUN | SVM_INTERCEPT_VMMCALL | SVM_INTERCEPT_VMLOAD |
                          SVM_INTERCEPT_VMSAVE | SVM_INTERCEPT_STGI | SVM_INTERCEPT_CLGI |
                          SVM_INTERCEPT_SKINIT | SVM_INTERCEPT_MONITOR | SVM_INTERCEPT_MWAIT |
-                         SVM_INTERCEPT_MWAIT_COND | SVM_INTERCEPT_XSETBV;
+                         SVM_INTERCEPT_MWAIT_COND | SVM_INTERCEPT_XSETBV | SVM_INTERCEPT_RDTSCP;
     c->iopm_base_pa = iopm_pa;
     c->msrpm_base_pa = msrpm_pa;
     c->tsc_offset = 0;

@@ -179,6 +179,7 @@ const svm_exit_fn svm_exit_table[SVM_EXIT_TABLE_SIZE] = {
     [SVM_EXIT_MWAIT]                = svm_exit_ud,
     [SVM_EXIT_MWAIT_COND]           = svm_exit_ud,
     [SVM_EXIT_XSETBV]               = svm_exit_ud,
+    [SVM_EXIT_RDTSCP]               = svm_exit_ud,     /* CPUID hides it */
     [SVM_EXIT_NPF]                  = svm_exit_npf,
 };
 #pragma GCC diagnostic pop

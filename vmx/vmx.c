@@ -118,8 +118,8 @@ static bool vmx_probe(const char **why)
                 &c->cpu, "primary processor-based", why))
         return false;
     if (!adjust(MSR_IA32_VMX_PROCBASED_CTLS2,
-                SEC_ENABLE_EPT | SEC_ENABLE_VPID | SEC_UNRESTRICTED_GUEST | SEC_ENABLE_RDTSCP |
-                SEC_ENABLE_INVPCID,
+                /* Not "enable RDTSCP" nor "enable INVPCID": CPUID hides both, so they #UD. */
+                SEC_ENABLE_EPT | SEC_ENABLE_VPID | SEC_UNRESTRICTED_GUEST,
                 SEC_ENABLE_EPT | SEC_ENABLE_VPID | SEC_UNRESTRICTED_GUEST,
                 &c->sec, "secondary processor-based (EPT, VPID, unrestricted guest)", why))
         return false;
