@@ -55,6 +55,8 @@ svm_vmrun:
     sti
     vmload  %rax
     vmrun   %rax
+    .global svm_world_switch_start, svm_world_switch_end
+svm_world_switch_start:                     /* to the VMLOAD below: GS and TR are the guest's */
     vmsave  %rax
 
     xchg    %rdi, (%rsp)                    /* RDI = v, guest RDI on the stack */
@@ -77,6 +79,7 @@ svm_vmrun:
 
     pop     %rax                            /* host VMCB */
     vmload  %rax
+svm_world_switch_end:
     cli
     stgi
     pop     %r12
