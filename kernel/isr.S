@@ -30,12 +30,19 @@ ISR_NOERR \v
     .align 16
 isr_1:
     push    %rax
-    mov     8(%rsp), %rax                   /* RIP of the interrupted instruction */
-    sub     $svm_world_switch_start, %rax
-    cmp     $(svm_world_switch_end - svm_world_switch_start), %rax
+    push    %rcx
+    mov     16(%rsp), %rax                  /* RIP of the interrupted instruction */
+    lea     svm_world_switch_start(%rip), %rcx
+    cmp     %rcx, %rax
+    jb      2f
+    lea     svm_world_switch_end(%rip), %rcx
+    cmp     %rcx, %rax
+    jae     2f
+    pop     %rcx
     pop     %rax
-    jae     1f
     iretq
+2:  pop     %rcx
+    pop     %rax
 1:  pushq   $0
     pushq   $1
     jmp     trap_common
