@@ -53,6 +53,16 @@ struct exit_trace {
 #define VCPU_REQ_PAUSE  (1u << 1)
 #define VCPU_REQ_EVENT  (1u << 2)
 
+/* Guest state neither the VMCS nor the VMCB switches: x87/SSE (FXSAVE image), DR0-3 and DR6,
+ * the SYSCALL MSRs and KERNEL_GS_BASE (VMX leaves those to software), TSC_AUX. It lives in the
+ * CPU while the vCPU runs and here otherwise (kernel/virt/vcpu_state.c). */
+struct vcpu_cpu_state {
+    uint8_t fxsave[512] __attribute__((aligned(16)));
+    uint64_t dr[4], dr6;
+    uint64_t star, lstar, cstar, sfmask, kernel_gs_base, tsc_aux;
+    bool valid;                         /* false: the INIT/RESET values go in at the next load */
+};
+
 struct vcpu {
     uint64_t gpr[GPR_COUNT];            /* must stay first: the entry/exit stubs use offset 0 */
     struct vm *vm;
@@ -75,7 +85,17 @@ struct vcpu {
 
     /* Entry state (multiboot: 32-bit protected mode). */
     uint64_t entry_rip, entry_rax, entry_rbx;
+
+    struct vcpu_cpu_state cstate;
 };
+
+/* Around the vendor's run loop on the vCPU's CPU: load puts v's state (or the architectural
+ * INIT/RESET values after creation or a reset) into the CPU; save takes it back, so the next
+ * vCPU on this CPU never sees it. */
+void vcpu_state_load(struct vcpu *v);
+void vcpu_state_save(struct vcpu *v);
+/* Creation, INIT or reset: the next load gives INIT/RESET values. */
+static inline void vcpu_state_reset(struct vcpu *v) { v->cstate.valid = false; }
 
 /* Pending events: producers on any CPU, the consumer is the vCPU's own CPU. */
 bool vcpu_queue_event(struct vcpu *v, const struct vcpu_event *e);   /* false if full */

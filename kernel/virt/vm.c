@@ -311,7 +311,9 @@ void vm_cpu_run(void)
             goto stopped;
     }
     v->state = VCPU_RUNNING;
+    vcpu_state_load(v);
     vendor->vcpu_run(v);
+    vcpu_state_save(v);
 stopped:
     v->state = VCPU_STOPPED;
     pc->vcpu = 0;

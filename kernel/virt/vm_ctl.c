@@ -186,6 +186,7 @@ static void clear_vcpu(struct vcpu *v)
     v->trace_next = 0;
     memset(v->trace, 0, sizeof v->trace);
     v->entry_rip = v->entry_rax = v->entry_rbx = 0;
+    vcpu_state_reset(v);
 }
 
 static void zero_ram(struct vm *vm)
