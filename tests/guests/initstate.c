@@ -1,7 +1,7 @@
 /* initstate (64-bit): the state a fresh vCPU must show (issue 13 item 4): x87/SSE as after
  * FNINIT with XMM0-7 zero and MXCSR 0x1F80, the SYSCALL MSRs and KERNEL_GS_BASE zero, DR0-3 zero,
  * DR6 0xFFFF0FF0, DR7 0x400, PAT at its power-on value. Prints `checks: <n> failure(s)`.
- * cmdline `dirty`: then fills all of it with other values and spins (for `reset` tests);
+ * cmdline `dirty`: then fills all of it with other values and spins with IF=1 (for `reset`);
  * otherwise exits with the number of failures. */
 #include "rt.h"
 
@@ -80,6 +80,9 @@ void guest_main(void)
 	if (cmd_has("dirty")) {
 		dirty();
 		printf("dirtied\n");
+		/* With IF=1: Bochs makes no exit for host interrupts while a guest runs with IF=0,
+		 * and the shell on this CPU must get to run (no interrupt ever comes to the guest). */
+		__asm__ volatile("sti");
 		for (;;)
 			cpu_pause();
 	}
