@@ -15,7 +15,7 @@
 
 #define AP_START_TIMEOUT_US 200000
 #define CALL_TIMEOUT_US     500000
-#define IST_COUNT           3
+#define IST_COUNT           4       /* #DF, NMI, #MC, #DB (kernel/trap.c) */
 
 extern char trampoline[], trampoline_end[];
 extern uint64_t boot_pml4[];

@@ -7,6 +7,7 @@
 #include "kernel/percpu.h"
 #include "kernel/power.h"
 #include "kernel/smp.h"
+#include "kernel/trap.h"
 #include "kernel/virt/vendor.h"
 #include "kernel/lib/fmt.h"
 #include "kernel/lib/string.h"
@@ -255,6 +256,7 @@ void vm_start_all(const struct boot_module *mods, unsigned n)
         skipped_modules += n;
         return;
     }
+    idt_db_ist(vendor == &vmx_vendor);
     pr_info("vm: %s on %u cpu(s)\n", vendor->name, enable_cpus());
     /* Guests first, so module_of= may name a VM that comes later on the loader's list. */
     for (unsigned i = 0; i < n; i++) {
