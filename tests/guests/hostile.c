@@ -595,16 +595,23 @@ static void k_insn(void)
 static void k_sstep(void)
 {
 	static void (*const fns[])(void) = { ss_cpuid, ss_rdmsr, ss_wrmsr, ss_in, ss_out, 0,
-					     ss_movss_cpuid, ss_movss_rdmsr };
+					     ss_movss_cpuid, ss_movss_rdmsr, ss_movss_badmsr };
 	static const char *const names[] = { "cpuid", "rdmsr", "wrmsr", "in", "out", "hypercall",
-					     "mov ss; cpuid", "mov ss; rdmsr" };
-	unsigned i = rndn(8);
+					     "mov ss; cpuid", "mov ss; rdmsr", "mov ss; bad wrmsr" };
+	unsigned i = rndn(9);
+	int ss_count_before = ss_count;
 	void (*fn)(void) = fns[i] ? fns[i] : cpu.amd ? ss_vmmcall : ss_vmcall;
 	ss_armed = 1;
 	ss_rip = 0;
 	ss_dr6 = 0;
 	int f = run_action(fn);
 	ss_armed = 0;
+	if (i == 8) {           /* WRMSR to FEATURE_CONTROL: #GP, and the #GP clears TF */
+		if (f != F(V_GP) || ss_count_before != ss_count)
+			finding("#%lu mov ss; faulting wrmsr under TF: fault %d, %d #DB",
+				(unsigned long)action_no, f - 1, ss_count - ss_count_before);
+		return;
+	}
 	if (f)
 		finding("#%lu single-step over %s: fault %d at 0x%lx", (unsigned long)action_no,
 			names[i], f - 1, (unsigned long)fault_rip);

@@ -74,7 +74,7 @@ __asm__(
 "	.macro SS_ON\n	pushfq; orq $0x100, (%rsp); popfq\n	.endm\n"
 "	.macro SS_OFF\n	pushfq; andq $~0x100, (%rsp); popfq\n	.endm\n"
 "	.globl ss_cpuid, ss_rdmsr, ss_wrmsr, ss_in, ss_out, ss_vmcall, ss_vmmcall, ss_movss_cpuid\n"
-"	.globl ss_movss_rdmsr\n"
+"	.globl ss_movss_rdmsr, ss_movss_badmsr\n"
 "ss_cpuid:\n"
 "	pushq %rbx; leaq 1f(%rip), %rax; movq %rax, ss_expect(%rip); xorl %eax, %eax; xorl %ecx, %ecx\n"
 "	SS_ON; cpuid\n"
@@ -115,6 +115,13 @@ __asm__(
 "	SS_ON; movl %ebx, %ss; rdmsr\n"
 "1:	SS_OFF; popq %rbx; ret\n"
 
+/* A faulting RDMSR under a MOV SS shadow: #GP, no #DB (the fault ends the shadow). */
+"ss_movss_badmsr:\n"
+"	pushq %rbx; leaq 1f(%rip), %rax; movq %rax, ss_expect(%rip); movl $0x3a, %ecx; xorl %eax, %eax\n"
+"	movl %ss, %ebx\n"
+"	SS_ON; movl %ebx, %ss; wrmsr\n"
+"1:	SS_OFF; popq %rbx; ret\n"
+
 /* Prefixed intercepted instructions: R8 = 1 only if execution went on right after them. */
 "	.globl px_cpuid, px_rdmsr, px_vmcall, px_vmmcall\n"
 "px_cpuid:\n"
@@ -140,6 +147,7 @@ extern char u_begin[], u_vmcall[], u_vmmcall[], u_cpuid[], u_rdmsr[], u_in[], u_
 extern char u_cli[], u_movcr[], u_wbinvd[], u_end[];
 void ss_cpuid(void), ss_rdmsr(void), ss_wrmsr(void), ss_in(void), ss_out(void);
 void ss_vmcall(void), ss_vmmcall(void), ss_movss_cpuid(void), ss_movss_rdmsr(void);
+void ss_movss_badmsr(void);
 void px_cpuid(void), px_rdmsr(void), px_vmcall(void), px_vmmcall(void);
 int run_action(void (*fn)(void));
 
