@@ -22,7 +22,7 @@ PLATFORMS = [pytest.param("qemu-svm", marks=pytest.mark.qemu),
              pytest.param("bochs-vmx", marks=pytest.mark.bochs)]
 # actions, per-line budget for the heartbeat (seconds), shell answer budget, whole-run timeout
 SETUP = {
-    "qemu-svm": dict(actions=200000, beat=10, answer=10, run=400),
+    "qemu-svm": dict(actions=200000, beat=20, answer=20, run=400),
     "bochs-vmx": dict(actions=100000, beat=40, answer=60, run=400),
 }
 BEAT = re.compile(r"\[beat\] count (\d+)")
@@ -43,7 +43,7 @@ def test_hostile_guest_beside_heartbeat_and_shell(guests, platform):
     if platform.endswith("svm"):
         args += " skip_prefixed"
     modules = [(rig.guest("hostile.elf"), args),
-               (rig.guest("counter.elf"), "name=beat n=100000 delay=300000")]
+               (rig.guest("counter.elf"), "name=beat n=100000 delay=1000000")]
     with spawn(platform, modules, s["run"]) as con:
         con.expect(r"\[hostile\] hostile: seed 13", timeout=s["run"] * scale)
         last_beat, beats, asked, answered = time.monotonic(), 0, False, False
