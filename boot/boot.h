@@ -17,6 +17,7 @@
 #define CR0_PG          (1 << 31)
 #define CR4_PAE         (1 << 5)
 #define CR4_PGE         (1 << 7)
+#define CR4_OSFXSR      (1 << 9)    /* FXSAVE/FXRSTOR switch XMM and MXCSR (kernel/virt/vcpu_state.c) */
 #define MSR_EFER        0xC0000080
 #define EFER_LME        (1 << 8)
 #define EFER_NXE        (1 << 11)

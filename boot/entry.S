@@ -58,7 +58,7 @@ _start32:
 enter_long_mode:
     mov     %eax, %cr3
     mov     %cr4, %eax
-    or      $(CR4_PAE | CR4_PGE), %eax
+    or      $(CR4_PAE | CR4_PGE | CR4_OSFXSR), %eax
     mov     %eax, %cr4
     mov     $MSR_EFER, %ecx
     rdmsr

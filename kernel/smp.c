@@ -36,7 +36,7 @@ static void pick_init_delay(void)
         init_delay_us = 0;
 }
 #define CALL_TIMEOUT_US     500000
-#define IST_COUNT           3
+#define IST_COUNT           4       /* #DF, NMI, #MC, #DB (kernel/trap.c) */
 
 extern char trampoline[], trampoline_end[];
 extern uint64_t boot_pml4[];

@@ -20,6 +20,7 @@ struct desc_ptr { uint16_t limit; uint64_t base; } __attribute__((packed));
 #define IST_DF              1
 #define IST_NMI             2
 #define IST_MC              3
+#define IST_DB              4
 #define GDT_TSS             5   /* index of the TSS descriptor (two slots) */
 
 extern const uint64_t isr_table[32];
@@ -48,6 +49,11 @@ void idt_init(void)
     idt[X86_DF].ist = IST_DF;
     idt[X86_NMI].ist = IST_NMI;
     idt[X86_MC].ist = IST_MC;
+}
+
+void idt_db_ist(bool on)
+{
+    idt[X86_DB].ist = on ? IST_DB : 0;
 }
 
 void idt_load(void)

@@ -3,6 +3,7 @@
 #define KERNEL_TRAP_H
 
 #include <stdint.h>
+#include <stdbool.h>
 
 /* Saved by kernel/isr.S, in push order reversed. */
 struct trap_frame {
@@ -19,5 +20,9 @@ struct trap_frame {
 void idt_init(void);            /* builds the shared IDT once */
 void idt_load(void);            /* on each CPU */
 void gdt_load(unsigned cpu);    /* per-CPU GDT with its TSS */
+/* #DB on its own IST stack, like NMI, #DF and #MC. Only where the host's TR is valid at every
+ * instruction: not under SVM, whose world switch runs a few instructions with the guest's TR
+ * loaded (kernel/isr.S drops a #DB there). */
+void idt_db_ist(bool on);
 
 #endif

@@ -43,7 +43,9 @@
 #define CR4_OSXMMEXCPT          (1ul << 10)
 #define CR4_VMXE                (1ul << 13)
 
+#define RFLAGS_TF               (1ul << 8)
 #define RFLAGS_IF               (1ul << 9)
+#define DR6_BS                  (1ul << 14)     /* single step */
 
 #define CPUID_1_ECX_VMX         (1u << 5)
 #define CPUID_1_ECX_X2APIC      (1u << 21)
@@ -113,6 +115,16 @@ DEFINE_CR(2)
 DEFINE_CR(3)
 DEFINE_CR(4)
 #undef DEFINE_CR
+
+#define DEFINE_DR(n) \
+    static inline uint64_t read_dr##n(void) { uint64_t v; __asm__ volatile("mov %%db" #n ",%0" : "=r"(v)); return v; } \
+    static inline void write_dr##n(uint64_t v) { __asm__ volatile("mov %0,%%db" #n :: "r"(v) : "memory"); }
+DEFINE_DR(0)
+DEFINE_DR(1)
+DEFINE_DR(2)
+DEFINE_DR(3)
+DEFINE_DR(6)
+#undef DEFINE_DR
 
 static inline uint64_t read_rflags(void) { uint64_t v; __asm__ volatile("pushfq; popq %0" : "=r"(v)); return v; }
 static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }

@@ -180,6 +180,8 @@ static int svm_vcpu_init(struct vcpu *v)
 
     struct vmcb_control *c = &vmcb->control;
     c->intercept_exceptions = 1u << X86_DF | 1u << X86_AC;    /* see svm_exit.c */
+    c->intercept_cr = 1u << (16 + 0) | 1u << (16 + 3) | 1u << (16 + 4) | 1u << (16 + 8);
+                                                  /* CR0/3/4/8 writes: svm_cr.c */
     c->intercept_misc1 = SVM_INTERCEPT_INTR | SVM_INTERCEPT_NMI | SVM_INTERCEPT_INIT |
                          SVM_INTERCEPT_CPUID | SVM_INTERCEPT_INVD | SVM_INTERCEPT_HLT |
                          SVM_INTERCEPT_INVLPGA | SVM_INTERCEPT_IOIO_PROT |
@@ -187,7 +189,7 @@ static int svm_vcpu_init(struct vcpu *v)
     c->intercept_misc2 = SVM_INTERCEPT_VMRUN | SVM_INTERCEPT_VMMCALL | SVM_INTERCEPT_VMLOAD |
                          SVM_INTERCEPT_VMSAVE | SVM_INTERCEPT_STGI | SVM_INTERCEPT_CLGI |
                          SVM_INTERCEPT_SKINIT | SVM_INTERCEPT_MONITOR | SVM_INTERCEPT_MWAIT |
-                         SVM_INTERCEPT_MWAIT_COND | SVM_INTERCEPT_XSETBV;
+                         SVM_INTERCEPT_MWAIT_COND | SVM_INTERCEPT_XSETBV | SVM_INTERCEPT_RDTSCP;
     c->iopm_base_pa = iopm_pa;
     c->msrpm_base_pa = msrpm_pa;
     c->tsc_offset = 0;
@@ -257,6 +259,8 @@ static uint64_t svm_get_reg(struct vcpu *v, enum vreg r)
     case VREG_CS_BASE:  return g->cs.base;
     case VREG_CS_ATTR:  return (g->cs.attrib & 0xFF) | ((uint64_t)(g->cs.attrib & 0xF00) << 4);
     case VREG_PAT:      return g->g_pat;
+    case VREG_CPL:      return g->cpl;
+    case VREG_DR6:      return g->dr6;
     default:            return 0;
     }
 }
@@ -278,6 +282,7 @@ static void svm_set_reg(struct vcpu *v, enum vreg r, uint64_t val)
     case VREG_CS_BASE:  g->cs.base = val; break;
     case VREG_CS_ATTR:  g->cs.attrib = (uint16_t)((val & 0xFF) | ((val >> 4) & 0xF00)); break;
     case VREG_PAT:      g->g_pat = val; break;
+    case VREG_DR6:      g->dr6 = (uint32_t)val; break;
     default:            break;
     }
     if (r == VREG_RIP || r == VREG_RSP || r == VREG_RFLAGS || r == VREG_CR2)
@@ -504,6 +509,7 @@ static inline int svm_skip(struct vcpu *v, struct vmcb *vmcb, uint64_t code)
     else
         vmcb->save.rip += len;
     vmcb->control.int_state = 0;        /* completing an instruction ends an STI/MOV SS shadow */
+    exit_insn_done(v, vmcb->save.rflags);
     return EXIT_RETRY;
 }
 

@@ -47,6 +47,7 @@
 #define SVM_INTERCEPT_SMI           (1u << 2)
 #define SVM_INTERCEPT_INIT          (1u << 3)
 #define SVM_INTERCEPT_VINTR         (1u << 4)
+#define SVM_INTERCEPT_CR0_SEL_WRITE (1u << 5)   /* writes changing more than CR0.TS/MP, LMSW */
 #define SVM_INTERCEPT_RDTSC         (1u << 14)
 #define SVM_INTERCEPT_RDPMC         (1u << 15)
 #define SVM_INTERCEPT_CPUID         (1u << 18)
@@ -353,6 +354,7 @@ extern struct svm_caps svm_caps;
 typedef int (*svm_exit_fn)(struct vcpu *v);
 #define SVM_EXIT_TABLE_SIZE         (SVM_EXIT_VMGEXIT + 1)
 extern const svm_exit_fn svm_exit_table[SVM_EXIT_TABLE_SIZE];
+int svm_exit_cr_write(struct vcpu *v);     /* svm_cr.c: CR0 (selective), CR3, CR4 writes */
 extern const uint8_t svm_insn_len[SVM_EXIT_TABLE_SIZE];
 extern const uint8_t svm_insn_start[SVM_EXIT_TABLE_SIZE][2];
 int svm_exit_other(struct vcpu *v);             /* codes beyond the table (VMEXIT_INVALID) */

@@ -15,7 +15,10 @@
  *   VMRUN / VMSAVE guest / VMLOAD host is the cheapest correct order: VMRUN leaves them alone,
  *   and the host's GS base (the per-CPU pointer behind this_cpu()) and TR (IST stacks for NMI,
  *   #DF, #MC) must be back before any C code or interrupt runs. All of it happens with GIF=0,
- *   so no interrupt or NMI can see the guest's GS or TR.
+ *   so no interrupt or NMI can see the guest's GS or TR. An exception cannot be held off that
+ *   way: the one that happens there in practice, a guest's single-step #DB that an emulator
+ *   (Bochs) carries over the #VMEXIT, is recognised by its RIP between svm_world_switch_start and
+ *   _end and dropped in kernel/isr.S, without an IST stack (TR!) and without C code (GS!).
  * - Interrupts: the loop runs with IF=0. CLGI; STI; VMRUN: with V_INTR_MASKING the host's IF is
  *   what lets a physical interrupt make the guest exit (QEMU also needs IF=1 here); after the
  *   exit GIF is still 0, so CLI; STGI leaves the interrupt pending for exit_extint().
@@ -55,6 +58,8 @@ svm_vmrun:
     sti
     vmload  %rax
     vmrun   %rax
+    .global svm_world_switch_start, svm_world_switch_end
+svm_world_switch_start:                     /* to the VMLOAD below: GS and TR are the guest's */
     vmsave  %rax
 
     xchg    %rdi, (%rsp)                    /* RDI = v, guest RDI on the stack */
@@ -77,6 +82,7 @@ svm_vmrun:
 
     pop     %rax                            /* host VMCB */
     vmload  %rax
+svm_world_switch_end:
     cli
     stgi
     pop     %r12

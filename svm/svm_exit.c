@@ -42,6 +42,8 @@ static int svm_exit_ioio(struct vcpu *v)
     int a = exit_io(v, &u.io);
     if (a == EXIT_NEXT) {
         vmcb->save.rip = vmcb->control.exit_info_2;
+        vmcb->control.int_state = 0;
+        exit_insn_done(v, vmcb->save.rflags);
         a = EXIT_RETRY;
     }
     return a;
@@ -164,6 +166,10 @@ const svm_exit_fn svm_exit_table[SVM_EXIT_TABLE_SIZE] = {
     [0 ... SVM_EXIT_TABLE_SIZE - 1] = svm_exit_unknown,
     [SVM_EXIT_EXCP_BASE + X86_DF]   = svm_exit_excp_df,
     [SVM_EXIT_EXCP_BASE + X86_AC]   = svm_exit_excp_ac,
+    [SVM_EXIT_WRITE_CR0]            = svm_exit_cr_write,
+    [SVM_EXIT_WRITE_CR0 + 3]        = svm_exit_cr_write,
+    [SVM_EXIT_WRITE_CR0 + 8]        = svm_exit_cr_write,
+    [SVM_EXIT_WRITE_CR0 + 4]        = svm_exit_cr_write,
     [SVM_EXIT_INTR]                 = exit_extint,
     [SVM_EXIT_NMI]                  = svm_exit_nmi,
     [SVM_EXIT_INIT]                 = exit_init_signal,
@@ -187,6 +193,7 @@ const svm_exit_fn svm_exit_table[SVM_EXIT_TABLE_SIZE] = {
     [SVM_EXIT_MWAIT]                = svm_exit_ud,
     [SVM_EXIT_MWAIT_COND]           = svm_exit_ud,
     [SVM_EXIT_XSETBV]               = svm_exit_ud,
+    [SVM_EXIT_RDTSCP]               = svm_exit_ud,     /* CPUID hides it */
     [SVM_EXIT_NPF]                  = svm_exit_npf,
 };
 #pragma GCC diagnostic pop

@@ -2,6 +2,7 @@
  * CPU that runs it), guest control registers and register access. The exit loop is in
  * vmx_exit.c, the EPT entry format in ept.c, the world switch in vmx_entry.S. */
 #include "vmx/vmx.h"
+#include "kernel/virt/exit.h"
 #include "kernel/virt/vendor.h"
 #include "kernel/virt/vm.h"
 #include "kernel/log.h"
@@ -117,8 +118,8 @@ static bool vmx_probe(const char **why)
                 &c->cpu, "primary processor-based", why))
         return false;
     if (!adjust(MSR_IA32_VMX_PROCBASED_CTLS2,
-                SEC_ENABLE_EPT | SEC_ENABLE_VPID | SEC_UNRESTRICTED_GUEST | SEC_ENABLE_RDTSCP |
-                SEC_ENABLE_INVPCID,
+                /* Not "enable RDTSCP" nor "enable INVPCID": CPUID hides both, so they #UD. */
+                SEC_ENABLE_EPT | SEC_ENABLE_VPID | SEC_UNRESTRICTED_GUEST,
                 SEC_ENABLE_EPT | SEC_ENABLE_VPID | SEC_UNRESTRICTED_GUEST,
                 &c->sec, "secondary processor-based (EPT, VPID, unrestricted guest)", why))
         return false;
@@ -279,8 +280,9 @@ static uint64_t cr0_real(uint64_t guest)
 
 static uint64_t cr4_owned(void)
 {
-    /* OSXSAVE too: XSAVE is hidden from guests (doc/CONTRACT.md), so setting it is a #GP. */
-    return (vmx_caps.cr4_fixed0 | ~vmx_caps.cr4_fixed1 | CR4_OSXSAVE) & 0xFFFFFFFFul;
+    /* And every bit whose feature CPUID hides (OSXSAVE, PCIDE, UMIP, ...): setting it is a #GP,
+     * even where the host has the feature. */
+    return (vmx_caps.cr4_fixed0 | ~vmx_caps.cr4_fixed1 | ~guest_cr4_allowed()) & 0xFFFFFFFFul;
 }
 
 uint64_t vmx_cr4_guest_reserved(void)
@@ -599,6 +601,8 @@ static uint64_t reg_read(struct vcpu *v, enum vreg r)
     case VREG_CS_BASE:  return vmread(GUEST_CS_BASE);
     case VREG_CS_ATTR:  return vmread(GUEST_CS_AR_BYTES);
     case VREG_PAT:      return vmread(GUEST_IA32_PAT);
+    case VREG_CPL:      return (vmread(GUEST_SS_AR_BYTES) >> 5) & 3;   /* CPL = SS.DPL */
+    case VREG_DR6:      return read_dr6();  /* VMX does not switch DR6 either */
     default:            return 0;
     }
 }
@@ -618,6 +622,7 @@ static void reg_write(struct vcpu *v, enum vreg r, uint64_t val)
     case VREG_CS_BASE:  vmwrite(GUEST_CS_BASE, val); break;
     case VREG_CS_ATTR:  vmwrite(GUEST_CS_AR_BYTES, val); break;
     case VREG_PAT:      vmwrite(GUEST_IA32_PAT, val); break;
+    case VREG_DR6:      write_dr6(val); break;
     default:            break;
     }
 }

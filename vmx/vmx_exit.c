@@ -531,6 +531,25 @@ static void entry_failed(struct vcpu *v, uint32_t reason)
 /* ---------------------------------------------------------------------------------------------
  * The loop */
 
+/* EXIT_NEXT: past the exiting instruction. Completing it ends an STI or MOV SS shadow, and
+ * with it any single-step trap the CPU held pending for the shadow (Keel raises it instead,
+ * through exit_insn_done, right after the instruction). */
+static inline void insn_completed(void)
+{
+    uint32_t s = (uint32_t)vmread(GUEST_INTERRUPTIBILITY_INFO);
+    if (unlikely(s & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS))) {
+        vmwrite(GUEST_INTERRUPTIBILITY_INFO, s & ~(GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS));
+        vmwrite(GUEST_PENDING_DBG_EXCEPTIONS, 0);
+    }
+}
+
+static inline void vmx_skip_insn(struct vcpu *v)
+{
+    vmwrite(GUEST_RIP, vmread(GUEST_RIP) + vmread(VM_EXIT_INSTRUCTION_LEN));
+    insn_completed();
+    exit_insn_done(v, vmread(GUEST_RFLAGS));
+}
+
 /* Requests and this CPU's work; waits while the vCPU is blocked; pending EPT flushes. */
 static int before_entry(struct vcpu *v)
 {
@@ -602,11 +621,11 @@ void vmx_vcpu_run(struct vcpu *v)
             vmx_ept_flush_pending(v);
         }
         if (likely(a == EXIT_NEXT))
-            vmwrite(GUEST_RIP, vmread(GUEST_RIP) + vmread(VM_EXIT_INSTRUCTION_LEN));
+            vmx_skip_insn(v);
         else if (a == EXIT_STOP)
             break;
         else if (a == EXIT_EMULATED)
-            end_shadow();
+            insn_completed();           /* common code moved RIP and raised any #DB */
     }
     vmx_unload_vmcs(v);
 }

@@ -37,8 +37,19 @@ int exit_hlt(struct vcpu *v)
     return EXIT_NEXT;       /* the loop sees the request, blocks, and resumes after the HLT */
 }
 
+void exit_single_step(struct vcpu *v)
+{
+    vendor->set_reg(v, VREG_DR6, vendor->get_reg(v, VREG_DR6) | DR6_BS);
+    vcpu_inject_exception(v, X86_DB, false, 0);
+}
+
 int exit_hypercall(struct vcpu *v)
 {
+    /* Only the guest's kernel may call Keel (as with KVM): from CPL > 0 nothing is done. */
+    if (vendor->get_reg(v, VREG_CPL) != 0) {
+        v->gpr[GPR_RAX] = KEEL_HC_ENOSYS;
+        return EXIT_NEXT;
+    }
     switch (v->gpr[GPR_RAX]) {
     case KEEL_HC_PING:
         v->gpr[GPR_RAX] = KEEL_HC_PING_REPLY;

@@ -22,7 +22,21 @@ struct io_exit {
     bool in, string, rep;
 };
 
+/* The one decision point after an exit completed the guest's instruction (RIP already past it,
+ * interrupt shadow ended): with RFLAGS.TF set at the start of the instruction the CPU would
+ * have raised a single-step #DB right after it, so Keel does (DR6.BS, #DB queued). Vendors call
+ * this on every EXIT_NEXT with the guest's RFLAGS. */
+void exit_single_step(struct vcpu *v);
+static inline void exit_insn_done(struct vcpu *v, uint64_t rflags)
+{
+    if (__builtin_expect(!!(rflags & (1ul << 8)), 0))      /* RFLAGS.TF */
+        exit_single_step(v);
+}
+
 int exit_cpuid(struct vcpu *v);
+/* The CR4 bits a guest may set: those whose features CPUID shows it (kernel/virt/guest_cpuid.c);
+ * setting any other bit raises #GP, as on a CPU without the feature. */
+uint64_t guest_cr4_allowed(void);
 int exit_io(struct vcpu *v, const struct io_exit *io);
 int exit_rdmsr(struct vcpu *v);
 int exit_wrmsr(struct vcpu *v);

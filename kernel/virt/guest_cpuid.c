@@ -33,6 +33,30 @@
                       (1u << 25) | (1u << 26) | (1u << 29) | (1u << 30) | (1u << 31))
 #define E7_EDX_INVARIANT_TSC (1u << 8)
 
+/* CR4: VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT always; FSGSBASE, SMEP and SMAP
+ * when the host has them (leaf 7 passes them on). UMIP, LA57, VMXE, SMXE, PCIDE, OSXSAVE, PKE,
+ * CET are hidden, so the bits are reserved for the guest. */
+#define CR4_ALWAYS      0x7FFul
+#define CR4_FSGSBASE    (1ul << 16)
+#define CR4_SMEP        (1ul << 20)
+#define CR4_SMAP        (1ul << 21)
+
+uint64_t guest_cr4_allowed(void)
+{
+    static uint64_t allowed;
+    if (!allowed) {
+        struct cpuid_regs r;
+        cpuid_count(7, 0, &r);
+        uint32_t ebx = r.ebx & L7_EBX_KEEP;
+        cpuid_count(0, 0, &r);
+        if (r.eax < 7)
+            ebx = 0;
+        allowed = CR4_ALWAYS | (ebx & 1 ? CR4_FSGSBASE : 0) | (ebx & (1u << 7) ? CR4_SMEP : 0) |
+                  (ebx & (1u << 20) ? CR4_SMAP : 0);
+    }
+    return allowed;
+}
+
 static void hv_leaf(uint32_t leaf, struct cpuid_regs *r)
 {
     *r = (struct cpuid_regs){ 0 };

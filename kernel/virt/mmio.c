@@ -275,6 +275,8 @@ int emulate_insn(struct vcpu *v)
             vendor->set_reg(v, VREG_RFLAGS, cpu.rflags);
         if (v->gpr[GPR_RSP] != c.st.rsp)
             vendor->set_reg(v, VREG_RSP, v->gpr[GPR_RSP]);
+        if (cpu.rip != c.st.rip)
+            exit_insn_done(v, cpu.rflags);     /* single-step over an emulated access */
         return EXIT_EMULATED;
     case EMUL_FAULT:
         if (f.vector == X86_PF)

@@ -17,7 +17,10 @@ enum gpr { GPR_RAX, GPR_RCX, GPR_RDX, GPR_RBX, GPR_RSP, GPR_RBP, GPR_RSI, GPR_RD
 
 /* Registers kept by the vendor (VMCS fields / VMCB save area). */
 enum vreg { VREG_RIP, VREG_RSP, VREG_RFLAGS, VREG_CR0, VREG_CR2, VREG_CR3, VREG_CR4, VREG_EFER,
-            VREG_CS_SEL, VREG_CS_BASE, VREG_CS_ATTR, VREG_PAT, VREG_COUNT };
+            VREG_CS_SEL, VREG_CS_BASE, VREG_CS_ATTR, VREG_PAT,
+            VREG_CPL,       /* read-only: the guest's current privilege level */
+            VREG_DR6,
+            VREG_COUNT };
 
 enum vcpu_state {
     VCPU_CREATED,       /* set up, not yet run */
@@ -66,6 +69,17 @@ struct vcpu_snapshot {
 /* INIT and SIPI from the APIC bus, kept in arrival order. */
 enum { SIG_INIT = 1, SIG_SIPI };
 #define VCPU_SIGNALS 8
+
+/* Guest state neither the VMCS nor the VMCB switches: x87/SSE (FXSAVE image), DR0-3 and DR6,
+ * the SYSCALL MSRs and KERNEL_GS_BASE (VMX leaves those to software), TSC_AUX. It lives in the
+ * CPU while the vCPU runs and here otherwise (kernel/virt/vcpu_state.c). */
+struct vcpu_cpu_state {
+    uint8_t fxsave[512] __attribute__((aligned(16)));
+    uint64_t dr[4], dr6;
+    uint64_t star, lstar, cstar, sfmask, kernel_gs_base, tsc_aux;
+    bool valid;                         /* false: the INIT/RESET values go in at the next load */
+};
+
 struct vcpu {
     uint64_t gpr[GPR_COUNT];            /* must stay first: the entry/exit stubs use offset 0 */
     struct vm *vm;
@@ -101,7 +115,17 @@ struct vcpu {
 
     /* Entry state (multiboot: 32-bit protected mode). */
     uint64_t entry_rip, entry_rax, entry_rbx;
+
+    struct vcpu_cpu_state cstate;
 };
+
+/* Around the vendor's run loop on the vCPU's CPU: load puts v's state (or the architectural
+ * INIT/RESET values after creation or a reset) into the CPU; save takes it back, so the next
+ * vCPU on this CPU never sees it. */
+void vcpu_state_load(struct vcpu *v);
+void vcpu_state_save(struct vcpu *v);
+/* Creation, INIT or reset: the next load gives INIT/RESET values. */
+static inline void vcpu_state_reset(struct vcpu *v) { v->cstate.valid = false; }
 
 /* Pending events: producers on any CPU, the consumer is the vCPU's own CPU. */
 bool vcpu_queue_event(struct vcpu *v, const struct vcpu_event *e);   /* false if full */

@@ -8,6 +8,7 @@
 #include "kernel/percpu.h"
 #include "kernel/power.h"
 #include "kernel/smp.h"
+#include "kernel/trap.h"
 #include "kernel/virt/vendor.h"
 #include "kernel/lib/fmt.h"
 #include "kernel/lib/string.h"
@@ -282,6 +283,7 @@ void vm_start_all(const struct boot_module *mods, unsigned n)
         skipped_modules += n;
         return;
     }
+    idt_db_ist(vendor == &vmx_vendor);
     pr_info("vm: %s on %u cpu(s)\n", vendor->name, enable_cpus());
     /* Guests first, so module_of= may name a VM that comes later on the loader's list. */
     for (unsigned i = 0; i < n; i++) {
@@ -338,7 +340,9 @@ void vm_cpu_run(void)
         __atomic_or_fetch(&v->requests, VCPU_REQ_EVENT, __ATOMIC_SEQ_CST);
     else
         v->state = VCPU_RUNNING;
+    vcpu_state_load(v);
     vendor->vcpu_run(v);
+    vcpu_state_save(v);
     intr_vcpu_stopped(v);
     v->state = VCPU_STOPPED;
     pc->vcpu = 0;

@@ -188,6 +188,7 @@ static void clear_vcpu(struct vcpu *v)
     memset(v->trace, 0, sizeof v->trace);
     v->entry_rip = v->entry_rax = v->entry_rbx = 0;
     intr_vcpu_init(v);
+    vcpu_state_reset(v);
 }
 
 static void zero_block(uint64_t hpa, uint64_t size)
