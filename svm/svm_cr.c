@@ -4,11 +4,11 @@
  * QEMU's selective intercept ignores bits 63:32), CR3, CR4 and CR8, checks them as the APM's
  * MOV CRn does, and raises #GP where a CPU would.
  * Without decode assists the exit says nothing about the instruction: it is fetched from the
- * guest (kernel/virt/guest_mem.h) and decoded here: MOV to CRn (0F 22 /r, with REX and the
+ * guest (vcpu_fetch_insn, kernel/virt/mmio.c) and decoded here: MOV to CRn (0F 22 /r, with REX and the
  * LOCK-prefixed CR8 alias), LMSW (0F 01 /6, register or memory operand) and CLTS (0F 06). */
 #include "svm/svm.h"
 #include "kernel/virt/exit.h"
-#include "kernel/virt/guest_mem.h"
+#include "kernel/emul/insn.h"
 #include "kernel/virt/vm.h"
 #include "kernel/log.h"
 #include "kernel/x86.h"

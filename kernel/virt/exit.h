@@ -53,6 +53,11 @@ int mmio_exit(struct vcpu *v, uint64_t gpa, unsigned access);
 int emulate_insn(struct vcpu *v);
 /* The first n (<= 15) bytes at the guest's RIP; returns n, or -1 if they cannot be read. */
 int vcpu_peek_code(struct vcpu *v, uint8_t *buf, unsigned n);
+/* Guest memory by linear address through the guest's page tables, for exits that must read the
+ * instruction or an operand themselves (SVM CR writes without decode assists): 0, or -1 when a
+ * page is not present or not RAM. vcpu_fetch_insn reads at CS.base + RIP (len <= 15). */
+int vcpu_read_linear(struct vcpu *v, uint64_t la, void *buf, unsigned len);
+int vcpu_fetch_insn(struct vcpu *v, uint8_t *buf, unsigned len);
 /* The length of the instruction at RIP, or -1 with the fault (#PF) queued for the guest. */
 int vcpu_insn_length(struct vcpu *v);
 struct vm;

@@ -236,6 +236,36 @@ int vcpu_peek_code(struct vcpu *v, uint8_t *buf, unsigned n)
     return (int)n;
 }
 
+int vcpu_read_linear(struct vcpu *v, uint64_t la, void *buf, unsigned len)
+{
+    struct mmio_ctx c;
+    struct emul_fault f;
+    uint8_t *out = buf;
+    ctx_init(&c, v);
+    while (len) {
+        unsigned n = gwalk_page_left(la) < len ? gwalk_page_left(la) : len;
+        uint64_t gpa;
+        if (translate(&c, la, 0, &gpa, &f) != EMUL_OK)
+            return -1;
+        const void *p = gpa_host_ptr(&v->vm->mem, gpa, n);
+        if (!p)
+            return -1;
+        memcpy(out, p, n);
+        out += n;
+        la += n;
+        len -= n;
+    }
+    return 0;
+}
+
+int vcpu_fetch_insn(struct vcpu *v, uint8_t *buf, unsigned len)
+{
+    struct mmio_ctx c;
+    struct emul_fault f;
+    ctx_init(&c, v);
+    return op_fetch(&c, code_la(&c), buf, len, &f) == EMUL_OK ? 0 : -1;
+}
+
 int vcpu_insn_length(struct vcpu *v)
 {
     struct mmio_ctx c;
