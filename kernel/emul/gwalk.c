@@ -74,8 +74,10 @@ static uint64_t reserved(const struct params *p, unsigned shift, bool leaf)
         return r;
     }
     if (p->mode == MODE_PAE) {
-        if (shift == 30)            /* PDPTE: 2:1, 8:5 and 63:M (no XD, no A, no R/W, no U/S) */
-            return BITS(2, 1) | BITS(8, 5) | BITS(63, p->m);
+        /* PDPTE: 2:1 and 63:M (no XD, no R/W, no U/S). Bits 8:5 are reserved to Intel, but an
+         * AMD CPU walking them under nested paging sets A (bit 5) itself: leave them be. */
+        if (shift == 30)
+            return BITS(2, 1) | BITS(63, p->m);
         r = BITS(62, p->m);
     } else {
         r = p->m < 52 ? BITS(51, p->m) : 0;

@@ -298,13 +298,14 @@ static const struct tcase cases[] = {
     C(MPAE, LEAF, B(62), 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 0),
     C(MPAE, LEAF, B(52), 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 52),
     C(MPAE, TOP, B(52), 0, 0, 0, NXE, 0, 0, PF_P | PF_RSVD, 0),
-    /* PAE PDPTEs: bits 2:1, 8:5 and 63:M reserved (XD too, even with NXE); 11:9, 4:3 free. */
+    /* PAE PDPTEs: bits 2:1 and 63:M reserved (XD too, even with NXE); 11:9, 8:5 (an AMD CPU
+     * sets A there under nested paging) and 4:3 free. */
     C(MPAE, 0, RW, 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 0),
     C(MPAE, 0, US, 0, 0, 0, 0, 0, U, PF_P | PF_U | PF_RSVD, 0),
-    C(MPAE, 0, A, 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 0),
-    C(MPAE, 0, D, 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 0),
-    C(MPAE, 0, PS, 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 0),
-    C(MPAE, 0, B(8), 0, 0, 0, 0, 0, W, PF_P | PF_W | PF_RSVD, 0),
+    C(MPAE, 0, A, 0, 0, 0, 0, 0, 0, OK, 0),
+    C(MPAE, 0, D, 0, 0, 0, 0, 0, 0, OK, 0),
+    C(MPAE, 0, PS, 0, 0, 0, 0, 0, 0, OK, 0),
+    C(MPAE, 0, B(8), 0, 0, 0, 0, 0, W, OK, 0),
     C(MPAE, 0, XD, 0, 0, 0, NXE, 0, 0, PF_P | PF_RSVD, 0),
     C(MPAE, 0, B(62), 0, 0, 0, NXE, 0, 0, PF_P | PF_RSVD, 52),
     C(MPAE, 0, B(36), 0, 0, 0, 0, 0, 0, PF_P | PF_RSVD, 0),
@@ -555,7 +556,7 @@ static bool ref_reserved(enum rmode m, int level, bool large, unsigned b, unsign
     }
     case RPAE:
         if (level == 3)
-            return b == 1 || b == 2 || (b >= 5 && b <= 8) || b >= maxphy;
+            return b == 1 || b == 2 || b >= maxphy;     /* 8:5: AMD sets A there */
         if (b == 63)
             return !nxe;
         if (b >= maxphy)
