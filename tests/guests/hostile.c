@@ -377,13 +377,17 @@ static void k_in(void)
 	expect(K_IN, "port", a0, act(do_in), 0);
 }
 
-/* Not the debug-exit port (it would end the VM) and not the UART's data/line registers (the
- * console; the UART's scratch register is fair game). */
+/* Not the ports that end or restart the machine (the debug exit, the ACPI PM control block with
+ * its S5, the 0xCF9 reset), not the 8259s (a random ICW2 and unmask gives real interrupts at
+ * random vectors, as on hardware, which the other kinds do not expect), and not the UART's
+ * data/line registers (the console; the UART's scratch register is fair game). */
 static void k_out(void)
 {
 	do
 		a0 = pick_port();
-	while ((a0 >= 0xf1 && a0 <= 0xf7) || (a0 >= 0x3f5 && a0 <= 0x3fe));
+	while ((a0 >= 0xf1 && a0 <= 0xf7) || (a0 >= 0x3f5 && a0 <= 0x3fe) ||
+	       (a0 >= 0x5fd && a0 <= 0x60b) || (a0 >= 0xcf6 && a0 <= 0xcf9) ||
+	       (a0 >= 0x1d && a0 <= 0x21) || (a0 >= 0x9d && a0 <= 0xa1));
 	a1 = rndn(3);
 	a2 = rnd();
 	if (a0 == 0x3ff || (a0 >= 0x3f8 && a0 <= 0x3fb)) {
@@ -636,12 +640,16 @@ static void k_prefixed(void)
 
 static void k_sti(void) { expect(K_STI, "sti", 0, act(i_sti), 0); }
 
-/* Gaps between guest RAM and 4 GiB: MMIO holes (the platform issue decides what they read). */
+/* Gaps between guest RAM and 4 GiB: MMIO holes (all-ones, writes dropped). Not the IOAPIC and
+ * local APIC pages: random stores there raise real interrupts, as on hardware, which the other
+ * kinds do not expect. */
 static void k_mmio(void)
 {
-	a0 = (0x1000000ul + (rnd() & 0xFFFFFFF8ul)) & 0xFFFFFFF8ul;
-	if (a0 < 0x1000000ul)
-		a0 += 0x1000000ul;
+	do {
+		a0 = (0x1000000ul + (rnd() & 0xFFFFFFF8ul)) & 0xFFFFFFF8ul;
+		if (a0 < 0x1000000ul)
+			a0 += 0x1000000ul;
+	} while (a0 >= 0xFEC00000ul && a0 < 0xFF000000ul);
 	a1 = rnd();
 	expect(K_MMIO, "load", a0, act(rndn(2) ? do_load : do_store), -1);
 }
