@@ -55,7 +55,8 @@ static bool set_line(struct platform *p, unsigned irq, bool level, struct vioapi
 void platform_set_irq(struct vm *vm, unsigned irq, bool level)
 {
     struct platform *p = pf(vm);
-    struct vioapic_out o = { 0 };
+    struct vioapic_out o;
+    o.n = 0;                            /* only n: the messages are ~300 bytes */
     uint64_t f = spin_lock_irqsave(&p->lock);
     bool intr = set_line(p, irq, level, &o);
     spin_unlock_irqrestore(&p->lock, f);
@@ -67,7 +68,8 @@ void platform_set_irq(struct vm *vm, unsigned irq, bool level)
 void platform_eoi(struct vm *vm, uint8_t vector)
 {
     struct platform *p = pf(vm);
-    struct vioapic_out o = { 0 };
+    struct vioapic_out o;
+    o.n = 0;                            /* only n: the messages are ~300 bytes */
     uint64_t f = spin_lock_irqsave(&p->lock);
     vioapic_eoi(&p->ioapic, vector, &o);
     spin_unlock_irqrestore(&p->lock, f);
@@ -101,7 +103,8 @@ bool platform_extint(struct vcpu *v, bool take, uint8_t *vector)
 uint64_t platform_timers(struct vm *vm, uint64_t now)
 {
     struct platform *p = pf(vm);
-    struct vioapic_out o = { 0 };
+    struct vioapic_out o;
+    o.n = 0;                            /* only n: the messages are ~300 bytes */
     uint64_t f = spin_lock_irqsave(&p->lock);
     if (vpit_irq0_edges(&p->pit, now)) {
         set_line(p, IRQ_PIT, true, &o);         /* a pulse: edge-triggered on both chips */
@@ -161,6 +164,14 @@ static void drive(struct platform *p, unsigned irq, bool level, struct io *io)
         set_line(p, irq, level, &io->o);
         io->poke = true;
     }
+}
+
+/* Not `= { 0 }`: zeroing the message array would cost more than the whole port access. */
+static inline void io_init(struct io *io)
+{
+    io->o.n = 0;
+    io->poke = io->poweroff = io->reset = false;
+    io->tx = -1;
 }
 
 #define PORT_RESET      0xCF9       /* reset control: RST_CPU (bit 2) resets the VM */
@@ -281,7 +292,8 @@ static bool io_done(struct vcpu *v, struct io *io)
 bool platform_port_read(struct vcpu *v, uint16_t port, unsigned size, uint32_t *val)
 {
     struct platform *p = pf(v->vm);
-    struct io io = { .tx = -1 };
+    struct io io;
+    io_init(&io);
     uint64_t now = rdtsc();
     uint32_t r = 0;
     uint64_t f = spin_lock_irqsave(&p->lock);
@@ -298,7 +310,8 @@ bool platform_port_read(struct vcpu *v, uint16_t port, unsigned size, uint32_t *
 bool platform_port_write(struct vcpu *v, uint16_t port, unsigned size, uint32_t val)
 {
     struct platform *p = pf(v->vm);
-    struct io io = { .tx = -1 };
+    struct io io;
+    io_init(&io);
     uint64_t now = rdtsc();
     uint64_t f = spin_lock_irqsave(&p->lock);
     if (!wide_write(p, port, size, val, now, &io))
@@ -311,7 +324,8 @@ bool platform_port_write(struct vcpu *v, uint16_t port, unsigned size, uint32_t 
 bool platform_uart_input(struct vm *vm, uint8_t c)
 {
     struct platform *p = pf(vm);
-    struct io io = { .tx = -1 };
+    struct io io;
+    io_init(&io);
     struct vuart16550_out uo = { 0 };
     uint64_t f = spin_lock_irqsave(&p->lock);
     bool ok = vuart16550_rx_push(&p->uart, c, &uo);
@@ -337,7 +351,8 @@ static bool ioapic_read(struct vcpu *v, void *dev, uint64_t off, unsigned size, 
 static bool ioapic_write(struct vcpu *v, void *dev, uint64_t off, unsigned size, uint64_t val)
 {
     struct platform *p = pf(v->vm);
-    struct vioapic_out o = { 0 };
+    struct vioapic_out o;
+    o.n = 0;                            /* only n: the messages are ~300 bytes */
     uint64_t f = spin_lock_irqsave(&p->lock);
     vioapic_mmio_write(&p->ioapic, (uint32_t)off, size, val, &o);
     spin_unlock_irqrestore(&p->lock, f);
