@@ -18,11 +18,8 @@
 
 #define CR4_OSXSAVE             (1ul << 18)
 #define GUEST_PAT_DEFAULT       0x0007040600070406ul
-#define GUEST_DR7_DEFAULT       0x400ul
-#define RFLAGS_FIXED            0x2ul
 #define AR_CODE32               0xC09Bu     /* P, S, DPL 0, execute/read accessed, D, G */
 #define AR_DATA32               0xC093u     /* P, S, DPL 0, read/write accessed, D/B, G */
-#define AR_TSS_BUSY             0x008Bu     /* P, busy 32/64-bit TSS */
 /* The watchdog: a guest that never exits by itself still comes back after this much guest time
  * per entry, so requests, kicks and the shell are seen even where interrupts cannot make it
  * exit (Bochs delivers no external-interrupt exit while the guest has IF=0). */
@@ -456,10 +453,7 @@ static void write_controls(struct vcpu *v)
         vmwrite(VMX_PREEMPTION_TIMER_VALUE, preempt_value);
 }
 
-/* Segment fields are laid out ES, CS, SS, DS, FS, GS, LDTR, TR, two apart in each group. */
-enum seg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR };
-
-static void write_seg(enum seg s, uint16_t sel, uint64_t base, uint32_t limit, uint32_t ar)
+void vmx_write_seg(enum vmx_seg s, uint16_t sel, uint64_t base, uint32_t limit, uint32_t ar)
 {
     vmwrite(GUEST_ES_SELECTOR + 2 * s, sel);
     vmwrite(GUEST_ES_BASE + 2 * s, base);
@@ -472,15 +466,15 @@ static void write_guest_state(struct vcpu *v)
 {
     const uint64_t *r = to_vmx(v)->soft.r;
     uint32_t cs_limit = r[VREG_CR0] & CR0_PE ? 0xFFFFFFFFu : 0xFFFFu;
-    write_seg(SEG_CS, (uint16_t)r[VREG_CS_SEL], r[VREG_CS_BASE], cs_limit,
+    vmx_write_seg(SEG_CS, (uint16_t)r[VREG_CS_SEL], r[VREG_CS_BASE], cs_limit,
               (uint32_t)r[VREG_CS_ATTR]);
-    write_seg(SEG_ES, BOOT_DS, 0, 0xFFFFFFFFu, AR_DATA32);
-    write_seg(SEG_SS, BOOT_DS, 0, 0xFFFFFFFFu, AR_DATA32);
-    write_seg(SEG_DS, BOOT_DS, 0, 0xFFFFFFFFu, AR_DATA32);
-    write_seg(SEG_FS, BOOT_DS, 0, 0xFFFFFFFFu, AR_DATA32);
-    write_seg(SEG_GS, BOOT_DS, 0, 0xFFFFFFFFu, AR_DATA32);
-    write_seg(SEG_LDTR, 0, 0, 0, VMX_AR_UNUSABLE);
-    write_seg(SEG_TR, 0, 0, 0x67, AR_TSS_BUSY);
+    vmx_write_seg(SEG_ES, BOOT_DS, 0, 0xFFFFFFFFu, AR_DATA32);
+    vmx_write_seg(SEG_SS, BOOT_DS, 0, 0xFFFFFFFFu, AR_DATA32);
+    vmx_write_seg(SEG_DS, BOOT_DS, 0, 0xFFFFFFFFu, AR_DATA32);
+    vmx_write_seg(SEG_FS, BOOT_DS, 0, 0xFFFFFFFFu, AR_DATA32);
+    vmx_write_seg(SEG_GS, BOOT_DS, 0, 0xFFFFFFFFu, AR_DATA32);
+    vmx_write_seg(SEG_LDTR, 0, 0, 0, VMX_AR_UNUSABLE);
+    vmx_write_seg(SEG_TR, 0, 0, 0x67, AR_TSS_BUSY);
     vmwrite(GUEST_GDTR_BASE, 0);
     vmwrite(GUEST_GDTR_LIMIT, 0);
     vmwrite(GUEST_IDTR_BASE, 0);
@@ -508,74 +502,6 @@ static void write_guest_state(struct vcpu *v)
     vmx_load_cr0(v, r[VREG_CR0]);
     vmx_set_efer(v, r[VREG_EFER]);
     write_cr2(r[VREG_CR2]);
-}
-
-/* Real-mode segment rights after INIT: present, accessed, read/write data or execute/read code. */
-#define AR_REAL_CODE    0x009Bu
-#define AR_REAL_DATA    0x0093u
-#define AR_LDT          0x0082u
-#define CR0_INIT        (CR0_CD | CR0_NW | CR0_ET)
-
-/* INIT (SDM vol. 3 table 10-1), then the SIPI: real mode at vector:0000. The VMCS is current. */
-static void vmx_reset(struct vcpu *v, uint8_t vector)
-{
-    write_seg(SEG_CS, (uint16_t)(vector << 8), (uint64_t)vector << 12, 0xFFFF, AR_REAL_CODE);
-    write_seg(SEG_ES, 0, 0, 0xFFFF, AR_REAL_DATA);
-    write_seg(SEG_SS, 0, 0, 0xFFFF, AR_REAL_DATA);
-    write_seg(SEG_DS, 0, 0, 0xFFFF, AR_REAL_DATA);
-    write_seg(SEG_FS, 0, 0, 0xFFFF, AR_REAL_DATA);
-    write_seg(SEG_GS, 0, 0, 0xFFFF, AR_REAL_DATA);
-    write_seg(SEG_LDTR, 0, 0, 0xFFFF, AR_LDT);
-    write_seg(SEG_TR, 0, 0, 0xFFFF, AR_TSS_BUSY);
-    vmwrite(GUEST_GDTR_BASE, 0);
-    vmwrite(GUEST_GDTR_LIMIT, 0xFFFF);
-    vmwrite(GUEST_IDTR_BASE, 0);
-    vmwrite(GUEST_IDTR_LIMIT, 0xFFFF);
-    vmwrite(GUEST_DR7, GUEST_DR7_DEFAULT);
-    vmwrite(GUEST_IA32_DEBUGCTL, 0);
-    vmwrite(GUEST_SYSENTER_CS, 0);
-    vmwrite(GUEST_SYSENTER_ESP, 0);
-    vmwrite(GUEST_SYSENTER_EIP, 0);
-    vmwrite(GUEST_INTERRUPTIBILITY_INFO, 0);
-    vmwrite(GUEST_ACTIVITY_STATE, GUEST_ACTIVITY_ACTIVE);
-    vmwrite(GUEST_PENDING_DBG_EXCEPTIONS, 0);
-    vmwrite(VM_ENTRY_INTR_INFO, 0);
-    for (int i = 0; i < 4; i++)
-        vmwrite(GUEST_PDPTE0 + 2 * i, 0);
-    vmwrite(GUEST_RIP, 0);
-    vmwrite(GUEST_RSP, 0);
-    vmwrite(GUEST_RFLAGS, RFLAGS_FIXED);
-    vmx_set_efer(v, 0);
-    vmx_load_cr3(v, 0);
-    vmx_load_cr4(v, 0);
-    vmx_load_cr0(v, CR0_INIT);
-    write_cr2(0);
-    struct vmx_vcpu *vv = to_vmx(v);
-    vv->nmi_blocked = false;
-    vv->cpu_ctls &= ~(CPU_INTR_WINDOW_EXITING | CPU_NMI_WINDOW_EXITING);
-    vmwrite(CPU_BASED_VM_EXEC_CONTROL, vv->cpu_ctls);
-    struct cpuid_regs id;
-    cpuid_count(1, 0, &id);
-    for (unsigned i = 0; i < GPR_COUNT; i++)
-        v->gpr[i] = 0;
-    v->gpr[GPR_RDX] = id.eax;           /* the processor signature */
-    vmx_flush_guest_tlb(v);
-}
-
-static void vmx_get_state(struct vcpu *v, struct vcpu_snapshot *st)
-{
-    struct vmx_vcpu *vv = to_vmx(v);
-    st->rip = vmread(GUEST_RIP);
-    st->rsp = vmread(GUEST_RSP);
-    st->rflags = vmread(GUEST_RFLAGS);
-    st->cr0 = (vmread(GUEST_CR0) & ~vv->cr0_mask) | (vmread(CR0_READ_SHADOW) & vv->cr0_mask);
-    st->cr3 = vmread(GUEST_CR3);
-    st->cr4 = (vmread(GUEST_CR4) & ~vv->cr4_mask) | (vmread(CR4_READ_SHADOW) & vv->cr4_mask);
-    st->efer = vmread(GUEST_IA32_EFER);
-    for (int i = SEG_ES; i <= SEG_GS; i++)
-        st->seg_base[i] = vmread(GUEST_ES_BASE + 2 * i);
-    st->cs_attr = (uint32_t)vmread(GUEST_CS_AR_BYTES);
-    st->cpl = (vmread(GUEST_SS_AR_BYTES) >> VMX_AR_DPL_SHIFT) & 3;
 }
 
 /* ---------------------------------------------------------------------------------------------

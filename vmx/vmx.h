@@ -122,6 +122,17 @@ void vmx_set_efer(struct vcpu *v, uint64_t efer);       /* LMA and IA-32e mode f
 bool vmx_read_pdptes(struct vcpu *v, uint64_t cr3, uint64_t pdpte[4]);
 void vmx_flush_guest_tlb(struct vcpu *v);               /* this vCPU's VPID-tagged entries */
 
+#define GUEST_DR7_DEFAULT       0x400ul
+#define RFLAGS_FIXED            0x2ul
+#define AR_TSS_BUSY             0x008Bu     /* P, busy 32/64-bit TSS */
+
+/* Segment fields are laid out ES, CS, SS, DS, FS, GS, LDTR, TR, two apart in each group. */
+enum vmx_seg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR };
+void vmx_write_seg(enum vmx_seg s, uint16_t sel, uint64_t base, uint32_t limit, uint32_t ar);
+/* vmx/vmx_state.c */
+void vmx_reset(struct vcpu *v, uint8_t vector);
+void vmx_get_state(struct vcpu *v, struct vcpu_snapshot *st);
+
 /* ept.c */
 extern struct pt_format vmx_ept_format;
 uint64_t vmx_eptp(struct vm *vm);
