@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FUZZ = ROOT / "tests" / "fuzz"
 OUT = ROOT / "build" / "fuzz"
 CLANG = "/usr/bin/clang"
-RUNS = int(os.environ.get("KEEL_FUZZ_RUNS", "200000"))
+RUNS = int(os.environ.get("KEEL_FUZZ_RUNS", "50000"))
 TARGETS = sorted(p.stem[len("fuzz_"):] for p in FUZZ.glob("fuzz_*.c"))
 
 
