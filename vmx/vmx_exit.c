@@ -171,20 +171,6 @@ static int vmx_exit_nmi_window(struct vcpu *v)
     return EXIT_RETRY;
 }
 
-/* A completed instruction ends an STI or MOV SS interrupt shadow. */
-static void end_shadow(void)
-{
-    uint32_t s = (uint32_t)vmread(GUEST_INTERRUPTIBILITY_INFO);
-    if (s & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS))
-        vmwrite(GUEST_INTERRUPTIBILITY_INFO, s & ~(GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS));
-}
-
-static int vmx_exit_hlt(struct vcpu *v)
-{
-    /* "sti; hlt": the STI shadow must not outlive the HLT, or no interrupt can be injected. */
-    end_shadow();
-    return exit_hlt(v);
-}
 
 /* OUT/IN (hot: the guest's console) are packed into struct io_exit with one store. */
 _Static_assert(__builtin_offsetof(struct io_exit, port) == 0 &&
@@ -370,7 +356,7 @@ static const vmx_exit_fn vmx_exit_table[VMX_EXIT_REASONS + 1] = {
     [VMX_EXIT_NMI_WINDOW]               = vmx_exit_nmi_window,
     [VMX_EXIT_CPUID]                    = exit_cpuid,
     [VMX_EXIT_GETSEC]                   = inject_ud,
-    [VMX_EXIT_HLT]                      = vmx_exit_hlt,
+    [VMX_EXIT_HLT]                      = exit_hlt,    /* vmx_skip_insn ends "sti; hlt"'s shadow */
     [VMX_EXIT_INVD]                     = vmx_exit_skip,
     [VMX_EXIT_INVLPG]                   = vmx_exit_invlpg,
     [VMX_EXIT_RSM]                      = inject_ud,
