@@ -20,7 +20,8 @@ corei7_skylake_x), bochs-svm (Bochs ryzen: the register/decoder group only). Kee
 vCPU a physical CPU, so a boot has as many CPUs as its VMs have vCPUs."""
 import pytest
 
-from rig import assert_line, assert_no_line, fail, guest, run_bochs, run_qemu
+from rig import assert_line, assert_no_line
+from rig.guests import GroupCache, assert_clean, assert_exited
 
 QEMU_SVM = pytest.param("qemu-svm", marks=pytest.mark.qemu)
 BOCHS_VMX = pytest.param("bochs-vmx", marks=pytest.mark.bochs)
@@ -39,27 +40,7 @@ GROUPS = {
     "timer_x2": ([("apic_timer.elf", "name=apic_timer_x2 x2apic")], 1),
 }
 
-_cache = {}
-
-
-def boot(platform, group):
-    key = (platform, group)
-    if key not in _cache:
-        modules, cpus = GROUPS[group]
-        mods = [(guest(f), args) for f, args in modules]
-        if platform == "qemu-svm":
-            r = run_qemu(append=APPEND, modules=mods, smp=cpus, timeout=240)
-        else:
-            model = "corei7_skylake_x" if platform == "bochs-vmx" else "ryzen"
-            r = run_bochs(model=model, cpus=cpus, append=APPEND, modules=mods, timeout=600)
-        _cache[key] = r
-    return _cache[key]
-
-
-def assert_exited(r, name, status=0):
-    __tracebackhide__ = True
-    assert_line(r, r"^vm %s exited status=%d\s*$" % (name, status), count=1)
-    assert_no_line(r, r"^\[%s\] FAIL" % name)
+boot = GroupCache(GROUPS, append=APPEND, qemu_timeout=240, bochs_timeout=600)
 
 
 def assert_strict(r, name):
@@ -68,13 +49,6 @@ def assert_strict(r, name):
     assert_line(r, r"^\[%s\] .*under Keel" % name, count=1)
     assert_no_line(r, r"^\[%s\] (gap|info) " % name)
     assert_no_line(r, r"^\[%s\] note: (bare machine|accesses the SDM|rep movsd x16)" % name)
-
-
-def assert_clean(r, status=0):
-    __tracebackhide__ = True
-    assert_no_line(r, r"EXCEPTION|PANIC")
-    if r.status != status:
-        fail(r, "expected `keel: power off status=%d`, got %r" % (status, r.status))
 
 
 @pytest.mark.parametrize("platform", [QEMU_SVM, BOCHS_VMX, BOCHS_SVM])

@@ -7,11 +7,11 @@ Every group boots once per platform and runs several VMs at once, each on its ow
   qemu-kvm   QEMU on real VMX/SVM through KVM, only where the machine offers nested
              virtualization (skipped elsewhere, e.g. on CI's machines)
 Guests print `ok ...`/`FAIL ...` per check and end through port 0xf4 (doc/CONTRACT.md)."""
-import re
 
 import pytest
 
-from rig import assert_line, assert_no_line, fail, guest, kvm_nested, run_bochs, run_qemu
+from rig import assert_line, assert_no_line, kvm_nested
+from rig.guests import GroupCache, assert_clean, assert_exited, boot_guests
 
 PLATFORMS = [pytest.param("qemu-svm", marks=pytest.mark.qemu),
              pytest.param("bochs-vmx", marks=pytest.mark.bochs),
@@ -22,41 +22,8 @@ APPEND = "poweroff noshell"
 
 
 def boot(platform, modules, cpus, boot_path="kernel", timeout=None):
-    mods = [(guest(f), args) for f, args in modules]
-    if platform == "qemu-svm":
-        return run_qemu(append=APPEND, modules=mods, smp=cpus, boot=boot_path,
-                        timeout=timeout or 90)
-    if platform == "qemu-kvm":
-        return run_qemu(append=APPEND, modules=mods, smp=cpus, boot=boot_path,
-                        timeout=timeout or 90, accel="kvm", cpu="host")
-    model = "corei7_skylake_x" if platform == "bochs-vmx" else "ryzen"
-    return run_bochs(model=model, cpus=cpus, append=APPEND, modules=mods,
-                     timeout=timeout or 240)
-
-
-def assert_exited(r, name, status=0, note=""):
-    __tracebackhide__ = True
-    assert_line(r, r"^vm %s exited status=%d%s\s*$" % (name, status, re.escape(note)), count=1)
-    assert_no_line(r, r"^\[%s\] FAIL" % name)
-
-
-def assert_clean(r, status):
-    __tracebackhide__ = True
-    assert_no_line(r, r"EXCEPTION|PANIC")
-    if r.status != status:
-        fail(r, "expected `keel: power off status=%d`, got %r" % (status, r.status))
-
-
-_cache = {}
-
-
-def run_group(platform, group):
-    """One boot per (platform, group), shared by the tests that look at it."""
-    key = (platform, group)
-    if key not in _cache:
-        modules, cpus, boot_path = GROUPS[group]
-        _cache[key] = boot(platform, modules, cpus, boot_path)
-    return _cache[key]
+    return boot_guests(platform, modules, cpus, append=APPEND, qemu_timeout=timeout or 90,
+                       bochs_timeout=timeout or 240, boot=boot_path)
 
 
 LONG_ARGS = "expect_name=longline expect_cmdline_len=%04d " + " ".join(
@@ -92,6 +59,8 @@ GROUPS = {
               ("hello.elf", "name=longline " + LONG_ARGS % len(LONG_CMDLINE))],
              4, "kernel"),
 }
+# one boot per (platform, group), shared by the tests that look at it
+run_group = GroupCache({k: (m, c, {"boot": b}) for k, (m, c, b) in GROUPS.items()}, append=APPEND)
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)

@@ -22,7 +22,8 @@ import pexpect
 import pytest
 
 import rig
-from rig import assert_line, assert_no_line, fail, guest, run_bochs, run_qemu
+from rig import assert_line, guest
+from rig.guests import GroupCache, assert_clean, assert_exited
 
 QEMU_SVM = pytest.param("qemu-svm", marks=pytest.mark.qemu)
 BOCHS_VMX = pytest.param("bochs-vmx", marks=pytest.mark.bochs)
@@ -42,34 +43,7 @@ GROUPS = {
     "ipi_x2": ([("ipi.elf", "name=ipi_x2 cpus=4 x2apic")], 4),
 }
 
-_cache = {}
-
-
-def boot(platform, group):
-    key = (platform, group)
-    if key not in _cache:
-        modules, cpus = GROUPS[group]
-        mods = [(guest(f), args) for f, args in modules]
-        if platform == "qemu-svm":
-            r = run_qemu(append=APPEND, modules=mods, smp=cpus, timeout=180)
-        else:
-            model = "corei7_skylake_x" if platform == "bochs-vmx" else "ryzen"
-            r = run_bochs(model=model, cpus=cpus, append=APPEND, modules=mods, timeout=600)
-        _cache[key] = r
-    return _cache[key]
-
-
-def assert_exited(r, name, status=0):
-    __tracebackhide__ = True
-    assert_line(r, r"^vm %s exited status=%d\s*$" % (name, status), count=1)
-    assert_no_line(r, r"^\[%s\] FAIL" % name)
-
-
-def assert_clean(r, status=0):
-    __tracebackhide__ = True
-    assert_no_line(r, r"EXCEPTION|PANIC")
-    if r.status != status:
-        fail(r, "expected `keel: power off status=%d`, got %r" % (status, r.status))
+boot = GroupCache(GROUPS, append=APPEND, qemu_timeout=180, bochs_timeout=600)
 
 
 def assert_all_cpus_worked(r, name, n):
