@@ -2,6 +2,7 @@
  * 5.2.8, FADT 5.2.9, FACS 5.2.10, DSDT 5.2.11.1, MADT 5.2.12); AML encoding: chapter 20. */
 #include "kernel/loader/acpi_build.h"
 
+#include "kernel/lib/bufwr.h"
 #include "kernel/lib/string.h"
 
 #define FOUR_GIB (1ull << 32)
@@ -95,55 +96,6 @@
 #define AML_PACKAGE_OP      0x12
 #define AML_ZERO_OP         0x00
 
-/* Bounded writer over the caller's buffer; any overflow sets bad. */
-struct wr {
-    uint8_t *buf;
-    size_t cap, pos;
-    bool bad;
-};
-
-static size_t take(struct wr *w, size_t n, size_t align)
-{
-    size_t pad = (align - w->pos % align) % align;
-
-    if (w->bad || pad > w->cap - w->pos || n > w->cap - w->pos - pad) {
-        w->bad = true;
-        return 0;
-    }
-    memset(w->buf + w->pos, 0, pad + n);
-    w->pos += pad;
-    size_t at = w->pos;
-    w->pos += n;
-    return at;
-}
-
-/* Writers for a table being built; they only run on space take() granted. */
-static void put8(struct wr *w, size_t off, uint8_t v) { if (!w->bad) w->buf[off] = v; }
-
-static void put16(struct wr *w, size_t off, uint16_t v)
-{
-    if (!w->bad)
-        memcpy(w->buf + off, &v, sizeof v);
-}
-
-static void put32(struct wr *w, size_t off, uint32_t v)
-{
-    if (!w->bad)
-        memcpy(w->buf + off, &v, sizeof v);
-}
-
-static void put64(struct wr *w, size_t off, uint64_t v)
-{
-    if (!w->bad)
-        memcpy(w->buf + off, &v, sizeof v);
-}
-
-static void put_str(struct wr *w, size_t off, const char *s, size_t n)
-{
-    if (!w->bad)
-        memcpy(w->buf + off, s, n);
-}
-
 static uint8_t sum8(const uint8_t *p, size_t n)
 {
     uint8_t s = 0;
@@ -154,7 +106,7 @@ static uint8_t sum8(const uint8_t *p, size_t n)
 }
 
 /* Checksum byte at cks so that bytes [at, at+len) sum to zero. */
-static void fix_sum(struct wr *w, size_t at, size_t len, size_t cks)
+static void fix_sum(struct bufwr *w, size_t at, size_t len, size_t cks)
 {
     if (w->bad)
         return;
@@ -163,48 +115,48 @@ static void fix_sum(struct wr *w, size_t at, size_t len, size_t cks)
 }
 
 /* Starts a table with the standard header; the length and checksum come in sdt_end(). */
-static size_t sdt_begin(struct wr *w, const char *sig, uint8_t rev, size_t align)
+static size_t sdt_begin(struct bufwr *w, const char *sig, uint8_t rev, size_t align)
 {
-    size_t at = take(w, SDT_HDR_LEN, align);
+    size_t at = bw_take(w, SDT_HDR_LEN, align);
 
-    put_str(w, at, sig, 4);
-    put8(w, at + 8, rev);
-    put_str(w, at + 10, OEM_ID, 6);
-    put_str(w, at + 16, OEM_TABLE_ID, 8);
-    put32(w, at + 24, OEM_REVISION);
-    put_str(w, at + 28, CREATOR_ID, 4);
-    put32(w, at + 32, CREATOR_REVISION);
+    bw_put(w, at, sig, 4);
+    bw_put8(w, at + 8, rev);
+    bw_put(w, at + 10, OEM_ID, 6);
+    bw_put(w, at + 16, OEM_TABLE_ID, 8);
+    bw_put32(w, at + 24, OEM_REVISION);
+    bw_put(w, at + 28, CREATOR_ID, 4);
+    bw_put32(w, at + 32, CREATOR_REVISION);
     return at;
 }
 
-static void sdt_end(struct wr *w, size_t at)
+static void sdt_end(struct bufwr *w, size_t at)
 {
-    put32(w, at + 4, (uint32_t)(w->pos - at));
+    bw_put32(w, at + 4, (uint32_t)(w->pos - at));
     fix_sum(w, at, w->pos - at, at + 9);
 }
 
 /* Generic Address Structure (ACPI 6.x 5.2.3.2) in system I/O space. */
-static void put_gas_io(struct wr *w, size_t off, uint16_t port, unsigned bytes, uint8_t access)
+static void put_gas_io(struct bufwr *w, size_t off, uint16_t port, unsigned bytes, uint8_t access)
 {
-    put8(w, off, GAS_SYSTEM_IO);
-    put8(w, off + 1, (uint8_t)(bytes * 8));
-    put8(w, off + 2, 0);
-    put8(w, off + 3, access);
-    put64(w, off + 4, port);
+    bw_put8(w, off, GAS_SYSTEM_IO);
+    bw_put8(w, off + 1, (uint8_t)(bytes * 8));
+    bw_put8(w, off + 2, 0);
+    bw_put8(w, off + 3, access);
+    bw_put64(w, off + 4, port);
 }
 
-static size_t build_facs(struct wr *w)
+static size_t build_facs(struct bufwr *w)
 {
-    size_t at = take(w, FACS_LEN, FACS_ALIGN);
+    size_t at = bw_take(w, FACS_LEN, FACS_ALIGN);
 
-    put_str(w, at, "FACS", 4);
-    put32(w, at + 4, FACS_LEN);
-    put8(w, at + 32, FACS_VERSION);   /* hardware signature, waking vectors, lock: all 0 */
+    bw_put(w, at, "FACS", 4);
+    bw_put32(w, at + 4, FACS_LEN);
+    bw_put8(w, at + 32, FACS_VERSION);   /* hardware signature, waking vectors, lock: all 0 */
     return at;
 }
 
 /* DefinitionBlock with Name(_S5_, Package(){0, 0, 0, 0}): SLP_TYPa, SLP_TYPb, reserved x2. */
-static size_t build_dsdt(struct wr *w)
+static size_t build_dsdt(struct bufwr *w)
 {
     static const uint8_t aml[] = {
         AML_NAME_OP, '_', 'S', '5', '_',
@@ -212,124 +164,124 @@ static size_t build_dsdt(struct wr *w)
         ACPI_BUILD_S5_SLP_TYP, ACPI_BUILD_S5_SLP_TYP, AML_ZERO_OP, AML_ZERO_OP,
     };
     size_t at = sdt_begin(w, "DSDT", DSDT_REVISION, 16);
-    size_t body = take(w, sizeof aml, 1);
+    size_t body = bw_take(w, sizeof aml, 1);
 
-    put_str(w, body, (const char *)aml, sizeof aml);
+    bw_put(w, body, (const char *)aml, sizeof aml);
     sdt_end(w, at);
     return at;
 }
 
-static void fadt_fields(struct wr *w, size_t at, const struct acpi_build_cfg *c,
+static void fadt_fields(struct bufwr *w, size_t at, const struct acpi_build_cfg *c,
                         uint32_t facs, uint32_t dsdt)
 {
     /* FIRMWARE_CTRL only: X_FIRMWARE_CTRL must be zero when it is set (5.2.9). */
-    put32(w, at + FADT_FIRMWARE_CTRL, facs);
-    put32(w, at + FADT_DSDT, dsdt);
-    put8(w, at + FADT_PM_PROFILE, 0);             /* unspecified */
-    put16(w, at + FADT_SCI_INT, c->sci);
+    bw_put32(w, at + FADT_FIRMWARE_CTRL, facs);
+    bw_put32(w, at + FADT_DSDT, dsdt);
+    bw_put8(w, at + FADT_PM_PROFILE, 0);             /* unspecified */
+    bw_put16(w, at + FADT_SCI_INT, c->sci);
     /* SMI_CMD 0: the VM is always in ACPI mode (SCI_EN reads 1) */
-    put32(w, at + FADT_PM1A_EVT_BLK, c->pm1a_evt);
-    put32(w, at + FADT_PM1A_CNT_BLK, c->pm1a_cnt);
-    put32(w, at + FADT_PM_TMR_BLK, c->pm_tmr);
-    put8(w, at + FADT_PM1_EVT_LEN, PM1_EVT_LEN);
-    put8(w, at + FADT_PM1_CNT_LEN, PM1_CNT_LEN);
-    put8(w, at + FADT_PM_TMR_LEN, PM_TMR_LEN);
-    put16(w, at + FADT_P_LVL2_LAT, P_LVL_NONE);
-    put16(w, at + FADT_P_LVL3_LAT, P_LVL_NONE);
-    put8(w, at + FADT_CENTURY, c->century);
-    put16(w, at + FADT_IAPC_BOOT_ARCH, BOOT_ARCH_LEGACY_DEVICES | BOOT_ARCH_VGA_NOT_PRESENT);
+    bw_put32(w, at + FADT_PM1A_EVT_BLK, c->pm1a_evt);
+    bw_put32(w, at + FADT_PM1A_CNT_BLK, c->pm1a_cnt);
+    bw_put32(w, at + FADT_PM_TMR_BLK, c->pm_tmr);
+    bw_put8(w, at + FADT_PM1_EVT_LEN, PM1_EVT_LEN);
+    bw_put8(w, at + FADT_PM1_CNT_LEN, PM1_CNT_LEN);
+    bw_put8(w, at + FADT_PM_TMR_LEN, PM_TMR_LEN);
+    bw_put16(w, at + FADT_P_LVL2_LAT, P_LVL_NONE);
+    bw_put16(w, at + FADT_P_LVL3_LAT, P_LVL_NONE);
+    bw_put8(w, at + FADT_CENTURY, c->century);
+    bw_put16(w, at + FADT_IAPC_BOOT_ARCH, BOOT_ARCH_LEGACY_DEVICES | BOOT_ARCH_VGA_NOT_PRESENT);
     /* TMR_VAL_EXT clear: the PM timer is 24 bits */
-    put32(w, at + FADT_FLAGS, FADT_WBINVD | FADT_PROC_C1 | FADT_PWR_BUTTON | FADT_SLP_BUTTON |
+    bw_put32(w, at + FADT_FLAGS, FADT_WBINVD | FADT_PROC_C1 | FADT_PWR_BUTTON | FADT_SLP_BUTTON |
                               FADT_RESET_REG_SUP);
     put_gas_io(w, at + FADT_RESET_REG, c->reset_port, 1, GAS_ACCESS_BYTE);
-    put8(w, at + FADT_RESET_VALUE, c->reset_value);
-    put8(w, at + FADT_MINOR_VERSION, FADT_MINOR);
-    put64(w, at + FADT_X_DSDT, dsdt);
+    bw_put8(w, at + FADT_RESET_VALUE, c->reset_value);
+    bw_put8(w, at + FADT_MINOR_VERSION, FADT_MINOR);
+    bw_put64(w, at + FADT_X_DSDT, dsdt);
     put_gas_io(w, at + FADT_X_PM1A_EVT_BLK, c->pm1a_evt, PM1_EVT_LEN, 0);
     put_gas_io(w, at + FADT_X_PM1A_CNT_BLK, c->pm1a_cnt, PM1_CNT_LEN, 0);
     put_gas_io(w, at + FADT_X_PM_TMR_BLK, c->pm_tmr, PM_TMR_LEN, 0);
 }
 
-static size_t build_fadt(struct wr *w, const struct acpi_build_cfg *c, uint32_t facs,
+static size_t build_fadt(struct bufwr *w, const struct acpi_build_cfg *c, uint32_t facs,
                          uint32_t dsdt)
 {
     size_t at = sdt_begin(w, "FACP", FADT_REVISION, 16);
 
-    take(w, FADT_LEN - SDT_HDR_LEN, 1);
+    bw_take(w, FADT_LEN - SDT_HDR_LEN, 1);
     fadt_fields(w, at, c, facs, dsdt);
     sdt_end(w, at);
     return at;
 }
 
-static void madt_iso(struct wr *w, uint8_t irq, uint32_t gsi, uint16_t flags)
+static void madt_iso(struct bufwr *w, uint8_t irq, uint32_t gsi, uint16_t flags)
 {
-    size_t e = take(w, MADT_ISO_LEN, 1);
+    size_t e = bw_take(w, MADT_ISO_LEN, 1);
 
-    put8(w, e, MADT_ISO);
-    put8(w, e + 1, MADT_ISO_LEN);
-    put8(w, e + 2, 0);            /* bus: ISA */
-    put8(w, e + 3, irq);
-    put32(w, e + 4, gsi);
-    put16(w, e + 8, flags);
+    bw_put8(w, e, MADT_ISO);
+    bw_put8(w, e + 1, MADT_ISO_LEN);
+    bw_put8(w, e + 2, 0);            /* bus: ISA */
+    bw_put8(w, e + 3, irq);
+    bw_put32(w, e + 4, gsi);
+    bw_put16(w, e + 8, flags);
 }
 
-static void madt_cpus(struct wr *w, const struct acpi_build_cfg *c)
+static void madt_cpus(struct bufwr *w, const struct acpi_build_cfg *c)
 {
     for (unsigned i = 0; i < c->ncpus; i++) {
         size_t e;
         if (i <= XAPIC_MAX_ID) {
-            e = take(w, MADT_LAPIC_LEN, 1);
-            put8(w, e, MADT_LAPIC);
-            put8(w, e + 1, MADT_LAPIC_LEN);
-            put8(w, e + 2, (uint8_t)i);       /* ACPI processor UID */
-            put8(w, e + 3, (uint8_t)i);       /* APIC ID */
-            put32(w, e + 4, MADT_ENABLED);
+            e = bw_take(w, MADT_LAPIC_LEN, 1);
+            bw_put8(w, e, MADT_LAPIC);
+            bw_put8(w, e + 1, MADT_LAPIC_LEN);
+            bw_put8(w, e + 2, (uint8_t)i);       /* ACPI processor UID */
+            bw_put8(w, e + 3, (uint8_t)i);       /* APIC ID */
+            bw_put32(w, e + 4, MADT_ENABLED);
         } else {
-            e = take(w, MADT_X2APIC_LEN, 1);
-            put8(w, e, MADT_X2APIC);
-            put8(w, e + 1, MADT_X2APIC_LEN);
-            put32(w, e + 4, i);               /* x2APIC ID */
-            put32(w, e + 8, MADT_ENABLED);
-            put32(w, e + 12, i);              /* ACPI processor UID */
+            e = bw_take(w, MADT_X2APIC_LEN, 1);
+            bw_put8(w, e, MADT_X2APIC);
+            bw_put8(w, e + 1, MADT_X2APIC_LEN);
+            bw_put32(w, e + 4, i);               /* x2APIC ID */
+            bw_put32(w, e + 8, MADT_ENABLED);
+            bw_put32(w, e + 12, i);              /* ACPI processor UID */
         }
     }
 }
 
 /* LINT1 is the NMI pin on every processor, as on a PC. */
-static void madt_nmi(struct wr *w, const struct acpi_build_cfg *c)
+static void madt_nmi(struct bufwr *w, const struct acpi_build_cfg *c)
 {
-    size_t e = take(w, MADT_LAPIC_NMI_LEN, 1);
+    size_t e = bw_take(w, MADT_LAPIC_NMI_LEN, 1);
 
-    put8(w, e, MADT_LAPIC_NMI);
-    put8(w, e + 1, MADT_LAPIC_NMI_LEN);
-    put8(w, e + 2, MADT_ALL_CPUS_UID);
-    put16(w, e + 3, MPS_POL_HIGH | MPS_TRIG_EDGE);
-    put8(w, e + 5, LINT1);
+    bw_put8(w, e, MADT_LAPIC_NMI);
+    bw_put8(w, e + 1, MADT_LAPIC_NMI_LEN);
+    bw_put8(w, e + 2, MADT_ALL_CPUS_UID);
+    bw_put16(w, e + 3, MPS_POL_HIGH | MPS_TRIG_EDGE);
+    bw_put8(w, e + 5, LINT1);
     if (c->ncpus <= XAPIC_MAX_ID + 1)
         return;
     /* processors listed as x2APICs take their NMI entry from type 10 */
-    e = take(w, MADT_X2APIC_NMI_LEN, 1);
-    put8(w, e, MADT_X2APIC_NMI);
-    put8(w, e + 1, MADT_X2APIC_NMI_LEN);
-    put16(w, e + 2, MPS_POL_HIGH | MPS_TRIG_EDGE);
-    put32(w, e + 4, MADT_ALL_X2_UID);
-    put8(w, e + 8, LINT1);
+    e = bw_take(w, MADT_X2APIC_NMI_LEN, 1);
+    bw_put8(w, e, MADT_X2APIC_NMI);
+    bw_put8(w, e + 1, MADT_X2APIC_NMI_LEN);
+    bw_put16(w, e + 2, MPS_POL_HIGH | MPS_TRIG_EDGE);
+    bw_put32(w, e + 4, MADT_ALL_X2_UID);
+    bw_put8(w, e + 8, LINT1);
 }
 
-static size_t build_madt(struct wr *w, const struct acpi_build_cfg *c)
+static size_t build_madt(struct bufwr *w, const struct acpi_build_cfg *c)
 {
     size_t at = sdt_begin(w, "APIC", MADT_REVISION, 16);
-    size_t f = take(w, 8, 1);
+    size_t f = bw_take(w, 8, 1);
 
-    put32(w, f, c->lapic_addr);
-    put32(w, f + 4, MADT_PCAT_COMPAT);        /* the VM has a pair of 8259s */
+    bw_put32(w, f, c->lapic_addr);
+    bw_put32(w, f + 4, MADT_PCAT_COMPAT);        /* the VM has a pair of 8259s */
     madt_cpus(w, c);
-    size_t e = take(w, MADT_IOAPIC_LEN, 1);
-    put8(w, e, MADT_IOAPIC);
-    put8(w, e + 1, MADT_IOAPIC_LEN);
-    put8(w, e + 2, c->ioapic_id);
-    put32(w, e + 4, c->ioapic_addr);
-    put32(w, e + 8, 0);                       /* GSI base */
+    size_t e = bw_take(w, MADT_IOAPIC_LEN, 1);
+    bw_put8(w, e, MADT_IOAPIC);
+    bw_put8(w, e + 1, MADT_IOAPIC_LEN);
+    bw_put8(w, e + 2, c->ioapic_id);
+    bw_put32(w, e + 4, c->ioapic_addr);
+    bw_put32(w, e + 8, 0);                       /* GSI base */
     madt_iso(w, ISA_IRQ_PIT, GSI_PIT, MPS_POL_HIGH | MPS_TRIG_EDGE);
     madt_iso(w, c->sci, c->sci, MPS_POL_LOW | MPS_TRIG_LEVEL);
     madt_nmi(w, c);
@@ -357,17 +309,17 @@ void acpi_build_defaults(struct acpi_build_cfg *c, unsigned ncpus)
 
 long acpi_build(void *buf, size_t cap, const struct acpi_build_cfg *c, uint64_t *rsdp_gpa)
 {
-    struct wr w = { buf, cap, 0, false };
+    struct bufwr w = { .buf = buf, .cap = cap };
 
     if (c->ncpus == 0 || (c->ncpus > XAPIC_MAX_ID + 1 && !c->x2apic) || c->gpa % 16 ||
         c->gpa >= FOUR_GIB || cap > FOUR_GIB - c->gpa)
         return -1;
-    size_t rsdp = take(&w, RSDP_LEN, 16);
+    size_t rsdp = bw_take(&w, RSDP_LEN, 16);
     size_t xsdt = sdt_begin(&w, "XSDT", XSDT_REVISION, 16);
-    size_t xent = take(&w, 2 * 8, 1);
+    size_t xent = bw_take(&w, 2 * 8, 1);
     sdt_end(&w, xsdt);      /* checksums again once the entries are known */
     size_t rsdt = sdt_begin(&w, "RSDT", RSDT_REVISION, 16);
-    size_t rent = take(&w, 2 * 4, 1);
+    size_t rent = bw_take(&w, 2 * 4, 1);
     sdt_end(&w, rsdt);
     size_t facs = build_facs(&w);
     size_t dsdt = build_dsdt(&w);
@@ -375,19 +327,19 @@ long acpi_build(void *buf, size_t cap, const struct acpi_build_cfg *c, uint64_t 
     size_t madt = build_madt(&w, c);
     if (w.bad)
         return -1;
-    put64(&w, xent, c->gpa + fadt);
-    put64(&w, xent + 8, c->gpa + madt);
+    bw_put64(&w, xent, c->gpa + fadt);
+    bw_put64(&w, xent + 8, c->gpa + madt);
     fix_sum(&w, xsdt, SDT_HDR_LEN + 2 * 8, xsdt + 9);
-    put32(&w, rent, (uint32_t)(c->gpa + fadt));
-    put32(&w, rent + 4, (uint32_t)(c->gpa + madt));
+    bw_put32(&w, rent, (uint32_t)(c->gpa + fadt));
+    bw_put32(&w, rent + 4, (uint32_t)(c->gpa + madt));
     fix_sum(&w, rsdt, SDT_HDR_LEN + 2 * 4, rsdt + 9);
 
-    put_str(&w, rsdp, "RSD PTR ", 8);
-    put_str(&w, rsdp + 9, OEM_ID, 6);
-    put8(&w, rsdp + 15, RSDP_REVISION);
-    put32(&w, rsdp + 16, (uint32_t)(c->gpa + rsdt));
-    put32(&w, rsdp + 20, RSDP_LEN);
-    put64(&w, rsdp + 24, c->gpa + xsdt);
+    bw_put(&w, rsdp, "RSD PTR ", 8);
+    bw_put(&w, rsdp + 9, OEM_ID, 6);
+    bw_put8(&w, rsdp + 15, RSDP_REVISION);
+    bw_put32(&w, rsdp + 16, (uint32_t)(c->gpa + rsdt));
+    bw_put32(&w, rsdp + 20, RSDP_LEN);
+    bw_put64(&w, rsdp + 24, c->gpa + xsdt);
     fix_sum(&w, rsdp, RSDP_V1_LEN, rsdp + 8);
     fix_sum(&w, rsdp, RSDP_LEN, rsdp + 32);
     *rsdp_gpa = c->gpa + rsdp;

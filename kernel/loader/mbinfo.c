@@ -2,6 +2,7 @@
 
 #include <stdbool.h>
 
+#include "kernel/lib/bufwr.h"
 #include "kernel/lib/string.h"
 
 #define LOW_END 0xA0000ull
@@ -10,49 +11,8 @@
 #define RSDP_V1_LEN 20
 #define RSDP_V2_LEN 36
 
-/* Bounded writer over the caller's buffer; any overflow sets bad. */
-struct wr {
-    uint8_t *buf;
-    size_t cap, pos;
-    uint64_t gpa;   /* guest address of buf[0] */
-    bool bad;
-};
-
-static size_t reserve(struct wr *w, size_t n)
-{
-    size_t at = w->pos;
-
-    if (w->bad || n > w->cap - w->pos) {
-        w->bad = true;
-        return 0;
-    }
-    w->pos += n;
-    return at;
-}
-
-static void put32(struct wr *w, size_t off, uint32_t v)
-{
-    if (!w->bad)
-        memcpy(w->buf + off, &v, sizeof v);
-}
-
-static void put64(struct wr *w, size_t off, uint64_t v)
-{
-    if (!w->bad)
-        memcpy(w->buf + off, &v, sizeof v);
-}
-
-static void align(struct wr *w, size_t a)
-{
-    size_t pad = (a - (size_t)((w->gpa + w->pos) % a)) % a;
-    size_t at = reserve(w, pad);
-
-    if (!w->bad)
-        memset(w->buf + at, 0, pad);
-}
-
 /* Guest-physical address of buffer offset off, as the 32-bit value the guest reads. */
-static uint32_t gpa32(struct wr *w, size_t off)
+static uint32_t gpa32(struct bufwr *w, size_t off)
 {
     uint64_t a = w->gpa + off;
 
@@ -62,10 +22,10 @@ static uint32_t gpa32(struct wr *w, size_t off)
 }
 
 /* Copies a NUL-terminated string; returns its offset. */
-static size_t put_str(struct wr *w, const char *s)
+static size_t put_str(struct bufwr *w, const char *s)
 {
     size_t n = strlen(s ? s : "") + 1;
-    size_t at = reserve(w, n);
+    size_t at = bw_take(w, n, 1);
 
     if (!w->bad)
         memcpy(w->buf + at, s ? s : "", n);
@@ -159,102 +119,102 @@ static bool mods_ok(const struct mbinfo_params *p)
 
 /* ---- multiboot1 ---- */
 
-static void mb1_mmap(struct wr *w, size_t info, const struct mbinfo_params *p)
+static void mb1_mmap(struct bufwr *w, size_t info, const struct mbinfo_params *p)
 {
     struct map m;
     guest_map(p, &m);
-    size_t at = reserve(w, m.n * MB1_MMAP_ENTRY_LEN);
+    size_t at = bw_take(w, m.n * MB1_MMAP_ENTRY_LEN, 1);
 
     for (unsigned i = 0; i < m.n; i++) {
         size_t e = at + i * MB1_MMAP_ENTRY_LEN;
-        put32(w, e, MB1_MMAP_ENTRY_LEN - 4);   /* size excludes itself */
-        put64(w, e + 4, m.base[i]);
-        put64(w, e + 12, m.len[i]);
-        put32(w, e + 20, m.type[i]);
+        bw_put32(w, e, MB1_MMAP_ENTRY_LEN - 4);   /* size excludes itself */
+        bw_put64(w, e + 4, m.base[i]);
+        bw_put64(w, e + 12, m.len[i]);
+        bw_put32(w, e + 20, m.type[i]);
     }
-    put32(w, info + 44, m.n * MB1_MMAP_ENTRY_LEN);
-    put32(w, info + 48, gpa32(w, at));
+    bw_put32(w, info + 44, m.n * MB1_MMAP_ENTRY_LEN);
+    bw_put32(w, info + 48, gpa32(w, at));
 }
 
-static void mb1_mods(struct wr *w, size_t info, const struct mbinfo_params *p)
+static void mb1_mods(struct bufwr *w, size_t info, const struct mbinfo_params *p)
 {
-    size_t at = reserve(w, p->nmods * MB1_MOD_LEN);
+    size_t at = bw_take(w, p->nmods * MB1_MOD_LEN, 1);
 
-    put32(w, info + 20, p->nmods);
-    put32(w, info + 24, gpa32(w, at));
+    bw_put32(w, info + 20, p->nmods);
+    bw_put32(w, info + 24, gpa32(w, at));
     for (unsigned i = 0; i < p->nmods; i++) {
         size_t e = at + i * MB1_MOD_LEN;
         size_t s = put_str(w, p->mods[i].string);
-        put32(w, e, (uint32_t)p->mods[i].start);
-        put32(w, e + 4, (uint32_t)p->mods[i].end);
-        put32(w, e + 8, gpa32(w, s));
-        put32(w, e + 12, 0);
+        bw_put32(w, e, (uint32_t)p->mods[i].start);
+        bw_put32(w, e + 4, (uint32_t)p->mods[i].end);
+        bw_put32(w, e + 8, gpa32(w, s));
+        bw_put32(w, e + 12, 0);
     }
 }
 
-static void build_mb1(struct wr *w, const struct mbinfo_params *p)
+static void build_mb1(struct bufwr *w, const struct mbinfo_params *p)
 {
     uint32_t flags = MB1_INFO_MEMORY | MB1_INFO_CMDLINE | MB1_INFO_MODS | MB1_INFO_MEM_MAP;
-    size_t info = reserve(w, (MB1_INFO_LEN + 7) & ~7u);
+    size_t info = bw_take(w, (MB1_INFO_LEN + 7) & ~7u, 1);
 
     if (!w->bad)
         memset(w->buf + info, 0, (MB1_INFO_LEN + 7) & ~7u);
-    put32(w, info + 4, mem_lower_kb(p->ram));
-    put32(w, info + 8, mem_upper_kb(p->ram));
-    put32(w, info + 12, 0xFFFFFFFFu);   /* boot_device: none (flag not set anyway) */
+    bw_put32(w, info + 4, mem_lower_kb(p->ram));
+    bw_put32(w, info + 8, mem_upper_kb(p->ram));
+    bw_put32(w, info + 12, 0xFFFFFFFFu);   /* boot_device: none (flag not set anyway) */
     mb1_mmap(w, info, p);
     mb1_mods(w, info, p);
-    put32(w, info + 16, gpa32(w, put_str(w, p->cmdline)));
+    bw_put32(w, info + 16, gpa32(w, put_str(w, p->cmdline)));
     if (p->loader_name) {
         flags |= MB1_INFO_BOOT_LOADER_NAME;
-        put32(w, info + 64, gpa32(w, put_str(w, p->loader_name)));
+        bw_put32(w, info + 64, gpa32(w, put_str(w, p->loader_name)));
     }
-    put32(w, info, flags);
+    bw_put32(w, info, flags);
 }
 
 /* ---- multiboot2 ---- */
 
 /* Starts a tag of the given fixed size; returns its offset. */
-static size_t tag_begin(struct wr *w, uint32_t type, size_t fixed)
+static size_t tag_begin(struct bufwr *w, uint32_t type, size_t fixed)
 {
-    align(w, 8);
-    size_t at = reserve(w, fixed);
-    put32(w, at, type);
+    bw_take(w, 0, 8);
+    size_t at = bw_take(w, fixed, 1);
+    bw_put32(w, at, type);
     return at;
 }
 
-static void tag_end(struct wr *w, size_t at)
+static void tag_end(struct bufwr *w, size_t at)
 {
-    put32(w, at + 4, (uint32_t)(w->pos - at));
+    bw_put32(w, at + 4, (uint32_t)(w->pos - at));
 }
 
-static void tag_string(struct wr *w, uint32_t type, const char *s)
+static void tag_string(struct bufwr *w, uint32_t type, const char *s)
 {
     size_t at = tag_begin(w, type, 8);
     put_str(w, s);
     tag_end(w, at);
 }
 
-static void mb2_mmap(struct wr *w, const struct mbinfo_params *p)
+static void mb2_mmap(struct bufwr *w, const struct mbinfo_params *p)
 {
     struct map m;
     guest_map(p, &m);
     size_t at = tag_begin(w, MB2_TAG_TYPE_MMAP, 16);
-    size_t e = reserve(w, m.n * MB2_MMAP_ENTRY_LEN);
+    size_t e = bw_take(w, m.n * MB2_MMAP_ENTRY_LEN, 1);
 
-    put32(w, at + 8, MB2_MMAP_ENTRY_LEN);
-    put32(w, at + 12, 0);   /* entry_version */
+    bw_put32(w, at + 8, MB2_MMAP_ENTRY_LEN);
+    bw_put32(w, at + 12, 0);   /* entry_version */
     for (unsigned i = 0; i < m.n; i++, e += MB2_MMAP_ENTRY_LEN) {
-        put64(w, e, m.base[i]);
-        put64(w, e + 8, m.len[i]);
-        put32(w, e + 16, m.type[i]);
-        put32(w, e + 20, 0);
+        bw_put64(w, e, m.base[i]);
+        bw_put64(w, e + 8, m.len[i]);
+        bw_put32(w, e + 16, m.type[i]);
+        bw_put32(w, e + 20, 0);
     }
     tag_end(w, at);
 }
 
 /* The RSDP copies GRUB passes: the old tag holds its v1 part, the new one all of it. */
-static void mb2_acpi(struct wr *w, const struct mbinfo_params *p)
+static void mb2_acpi(struct bufwr *w, const struct mbinfo_params *p)
 {
     static const struct { uint32_t type; size_t len; } tags[] = {
         { MB2_TAG_TYPE_ACPI_OLD, RSDP_V1_LEN }, { MB2_TAG_TYPE_ACPI_NEW, RSDP_V2_LEN },
@@ -262,50 +222,50 @@ static void mb2_acpi(struct wr *w, const struct mbinfo_params *p)
 
     for (unsigned i = 0; p->rsdp && i < 2 && tags[i].len <= p->rsdp_len; i++) {
         size_t at = tag_begin(w, tags[i].type, 8);
-        size_t d = reserve(w, tags[i].len);
+        size_t d = bw_take(w, tags[i].len, 1);
         if (!w->bad)
             memcpy(w->buf + d, p->rsdp, tags[i].len);
         tag_end(w, at);
     }
 }
 
-static void build_mb2(struct wr *w, const struct mbinfo_params *p)
+static void build_mb2(struct bufwr *w, const struct mbinfo_params *p)
 {
-    size_t info = reserve(w, 8);
+    size_t info = bw_take(w, 8, 1);
 
     tag_string(w, MB2_TAG_TYPE_CMDLINE, p->cmdline);
     if (p->loader_name)
         tag_string(w, MB2_TAG_TYPE_BOOT_LOADER_NAME, p->loader_name);
     for (unsigned i = 0; i < p->nmods; i++) {
         size_t at = tag_begin(w, MB2_TAG_TYPE_MODULE, 16);
-        put32(w, at + 8, (uint32_t)p->mods[i].start);
-        put32(w, at + 12, (uint32_t)p->mods[i].end);
+        bw_put32(w, at + 8, (uint32_t)p->mods[i].start);
+        bw_put32(w, at + 12, (uint32_t)p->mods[i].end);
         put_str(w, p->mods[i].string);
         tag_end(w, at);
     }
     size_t mi = tag_begin(w, MB2_TAG_TYPE_BASIC_MEMINFO, 16);
-    put32(w, mi + 4, 16);
-    put32(w, mi + 8, mem_lower_kb(p->ram));
-    put32(w, mi + 12, mem_upper_kb(p->ram));
+    bw_put32(w, mi + 4, 16);
+    bw_put32(w, mi + 8, mem_lower_kb(p->ram));
+    bw_put32(w, mi + 12, mem_upper_kb(p->ram));
     mb2_mmap(w, p);
     mb2_acpi(w, p);
     size_t end = tag_begin(w, MB2_TAG_TYPE_END, 8);
-    put32(w, end + 4, 8);
-    put32(w, info, (uint32_t)(w->pos - info));   /* total_size */
-    put32(w, info + 4, 0);
+    bw_put32(w, end + 4, 8);
+    bw_put32(w, info, (uint32_t)(w->pos - info));   /* total_size */
+    bw_put32(w, info + 4, 0);
 }
 
 long mbinfo_build(void *buf, size_t bufsize, uint64_t buf_gpa, const struct mbinfo_params *p,
                   uint64_t *info_gpa)
 {
-    struct wr w = { buf, bufsize, 0, buf_gpa, false };
+    struct bufwr w = { buf, bufsize, 0, buf_gpa, false };
 
     if ((p->version != 1 && p->version != 2) || p->nmods > MBINFO_MAX_MODS || !mods_ok(p) ||
         buf_gpa >= FOUR_GIB || (p->ram_high && p->ram > MBINFO_HIGH_BASE) ||
         p->ram_high > UINT64_MAX - MBINFO_HIGH_BASE || !acpi_ok(p) ||
         (p->rsdp && p->rsdp_len != RSDP_V1_LEN && p->rsdp_len != RSDP_V2_LEN))
         return -1;
-    align(&w, 8);
+    bw_take(&w, 0, 8);
     *info_gpa = buf_gpa + w.pos;
     if (p->version == 1)
         build_mb1(&w, p);
