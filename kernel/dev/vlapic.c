@@ -435,8 +435,8 @@ bool vlapic_timer_tick(struct vlapic *l, uint64_t now)
         /* The next period boundary after now: missed periods are skipped, not queued. */
         uint64_t elapsed = now - l->timer_start;
         uint64_t period = (uint64_t)l->timer_icr * timer_divide(l);
-        uint64_t k = timer_cycles(l, now) / period + 1;
-        l->timer_deadline = deadline_at(now, elapsed, ticks_to_tsc(l, (u128)k * l->timer_icr));
+        u128 k = (u128)(timer_cycles(l, now) / period) + 1;     /* no wrap if cycles saturated */
+        l->timer_deadline = deadline_at(now, elapsed, ticks_to_tsc(l, k * l->timer_icr));
     } else {
         l->timer_deadline = UINT64_MAX;
     }
