@@ -177,15 +177,10 @@ def test_mmio_hole_and_string_io(guests, platform):
     assert_clean(r)
 
 
-# Issue 8 is open: interrupt rates from the PIT, the PM timer and the RTC depend on how soon the
-# emulator delivers the host timer that stands for them, and under QEMU TCG on a loaded 2-core
-# machine (or Bochs' slow exits for Linux's quick_pit_calibrate) they miss their tolerances now
-# and then. The tests run and report; their failures do not fail the suite until that is fixed.
-TIMING = pytest.mark.xfail(reason="device timer rates under nested emulation (issue 8 open)",
-                           strict=False)
+# Device timer rates: missed PIT periods and RTC periodic interrupts are re-injected (bounded),
+# so a guest counting them gets the datasheet rate even when the emulator runs its vCPU late.
 
 
-@TIMING
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_pit(guests, platform):
     """Modes 0, 2, 3 against the TSC, latch, read-back, access modes, port 0x61, Linux's
@@ -205,7 +200,6 @@ def test_pit(guests, platform):
     assert_clean(r)
 
 
-@TIMING
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_pm_timer(guests, platform):
     """FADT walk, 3.579545 MHz against the TSC, 24 bits, TMR_STS, SCI only when enabled
@@ -222,7 +216,6 @@ def test_pm_timer(guests, platform):
     assert_clean(r)
 
 
-@TIMING
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_rtc(guests, platform):
     """Time and date, formats, UIP, update/periodic/alarm interrupts, CMOS RAM, memory-size

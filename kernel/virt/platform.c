@@ -100,17 +100,56 @@ bool platform_extint(struct vcpu *v, bool take, uint8_t *vector)
 
 /* ---- timers ---- */
 
+/* Missed PIT periods (a late host timer, a vCPU thread the host descheduled) are re-injected as
+ * KVM's PIT does: one edge at a time, the next once the guest has taken the previous one (it left
+ * the PIC's IRR or the destination vLAPIC's IRR), so a guest counting ticks gets them all. None
+ * are kept while IRQ0 reaches no CPU, and at most PIT_BACKLOG_MAX while the guest does not take
+ * them (IF=0): a masked or neglected timer builds no unbounded backlog. */
+#define PIT_BACKLOG_MAX 100u
+#define PIT_CATCHUP_US  50              /* look again this soon while edges wait */
+
+/* Called with the lock held: 1 = an earlier IRQ0 still waits, 0 = free, -1 = IRQ0 goes nowhere. */
+static int irq0_busy(struct vm *vm, struct platform *p)
+{
+    const struct vpic_chip *m = &p->pic.chip[0];
+    bool pic = !(m->imr & 1u << IRQ_PIT) && lint0_extint(&vm->vcpus[0]->lapic);
+    uint64_t e = p->ioapic.redtbl[IOAPIC_PIN_PIT];
+    bool ioapic = !(e & IOREDTBL_MASK);
+    if (!pic && !ioapic)
+        return -1;
+    if (pic && (m->irr & 1u << IRQ_PIT))
+        return 1;
+    return ioapic && apic_bus_pending(vm, (uint8_t)(e & IOREDTBL_VECTOR_MASK),
+                                      (uint32_t)(e >> IOREDTBL_DEST_SHIFT) & 0xFF,
+                                      (e & IOREDTBL_DESTMOD) != 0);
+}
+
+/* Returns the TSC at which to look at the PIT again. */
+static uint64_t pit_timer(struct vm *vm, struct platform *p, uint64_t now, struct vioapic_out *o)
+{
+    uint64_t n = vpit_irq0_edges(&p->pit, now) + p->pit_backlog;
+    int busy = irq0_busy(vm, p);
+    if (busy < 0)
+        n = 0;
+    if (n && !busy) {
+        set_line(p, IRQ_PIT, true, o);         /* a pulse: edge-triggered on both chips */
+        set_line(p, IRQ_PIT, false, o);
+        n--;
+    }
+    p->pit_dropped += n > PIT_BACKLOG_MAX ? n - PIT_BACKLOG_MAX : 0;
+    p->pit_backlog = n > PIT_BACKLOG_MAX ? PIT_BACKLOG_MAX : (uint32_t)n;
+    uint64_t next = vpit_next_irq0(&p->pit, now);
+    uint64_t soon = now + tsc_hz / 1000000 * PIT_CATCHUP_US;
+    return p->pit_backlog && soon < next ? soon : next;
+}
+
 uint64_t platform_timers(struct vm *vm, uint64_t now)
 {
     struct platform *p = pf(vm);
     struct vioapic_out o;
     o.n = 0;                            /* only n: the messages are ~300 bytes */
     uint64_t f = spin_lock_irqsave(&p->lock);
-    if (vpit_irq0_edges(&p->pit, now)) {
-        set_line(p, IRQ_PIT, true, &o);         /* a pulse: edge-triggered on both chips */
-        set_line(p, IRQ_PIT, false, &o);
-    }
-    uint64_t next = vpit_next_irq0(&p->pit, now);
+    uint64_t next = pit_timer(vm, p, now, &o);
     bool rtc = vrtc_tick(&p->rtc, now), sci = vpm_tick(&p->pm, now);
     if (rtc != !!(p->lines >> RTC_IRQ & 1))
         set_line(p, RTC_IRQ, rtc, &o);
@@ -253,6 +292,8 @@ static void write8(struct platform *p, uint16_t port, uint8_t val, uint64_t now,
         io->poke = true;
     } else if (vpit_port(port)) {
         vpit_write(&p->pit, port, val, now);
+        if (port == PIT_CH0_PORT)
+            p->pit_backlog = 0;         /* a new count: old periods are not owed (as KVM) */
         io->poke = true;
     } else if (port == RTC_PORT_INDEX || port == RTC_PORT_DATA) {
         struct vrtc_out ro = { 0 };

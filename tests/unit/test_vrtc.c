@@ -279,6 +279,54 @@ static void test_periodic(void)
     CHECK(!O.irq);
 }
 
+/* Periods lost to a set PF are owed while PIE is on: each C read lets the next one rise at once;
+ * at most half a second of them; none after PIE is cleared or the rate changes. */
+static void test_periodic_owed(void)
+{
+    reset(UNIX_2023, 0, 0);
+    wr(RTC_REG_A, RTC_A_DV_32K | 6);                           /* 1024 Hz: 32 ticks */
+    wr(RTC_REG_B, RTC_B_24H | RTC_B_PIE);
+    rd(RTC_REG_C);
+    now += 10 * 32 * TICK + TICK;                               /* ten periods, nobody looked */
+    CHECK(vrtc_tick(&R, now));
+    unsigned n = 0;
+    for (int i = 0; i < 20; i++) {
+        uint8_t c = rd(RTC_REG_C);
+        if (!(c & RTC_C_PF))
+            break;
+        n++;
+        CHECK(!O.irq && O.timer_changed);                       /* the read drops IRQ 8 */
+        if (n < 10)
+            CHECK_EQ_U64(vrtc_next_event(&R, now), now);        /* the next one is due now */
+        vrtc_tick(&R, now);
+    }
+    CHECK_EQ_U64(n, 10);
+    CHECK(!vrtc_tick(&R, now));
+    CHECK(vrtc_next_event(&R, now) > now);
+    /* a long stall owes at most half a second */
+    now += 5 * SEC;
+    CHECK(vrtc_tick(&R, now));
+    n = 0;
+    while ((rd(RTC_REG_C) & RTC_C_PF) && n < 10000) {
+        n++;
+        vrtc_tick(&R, now);
+    }
+    CHECK_EQ_U64(n, 1 + 512 + 1);
+    /* clearing PIE forgets what is owed */
+    now += 32 * 32 * TICK;
+    vrtc_tick(&R, now);
+    wr(RTC_REG_B, RTC_B_24H);
+    rd(RTC_REG_C);
+    wr(RTC_REG_B, RTC_B_24H | RTC_B_PIE);
+    CHECK(!vrtc_tick(&R, now));
+    /* so does a new rate */
+    now += 32 * 32 * TICK;
+    CHECK(vrtc_tick(&R, now));
+    wr(RTC_REG_A, RTC_A_DV_32K | 7);
+    rd(RTC_REG_C);
+    CHECK(!vrtc_tick(&R, now));
+}
+
 static void test_alarm(void)
 {
     reset(UNIX_2023, 0, 0);                                    /* 22:13:20 */
@@ -392,6 +440,7 @@ int main(void)
     RUN(test_calendar);
     RUN(test_set_and_uip);
     RUN(test_periodic);
+    RUN(test_periodic_owed);
     RUN(test_alarm);
     RUN(test_time_backwards_and_clocks);
     RUN(test_against_gmtime);
