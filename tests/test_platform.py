@@ -282,6 +282,25 @@ def test_acpi_multiboot2_tags(guests, platform):
     assert_exited(r, "acpi_mb2")
 
 
+@pytest.mark.qemu
+@pytest.mark.parametrize("mem", ["4G", "5G"])
+def test_guest_ram_above_4g(guests, mem):
+    """A VM with more RAM than fits below the PCI hole (QEMU SVM given 8 GiB): the multiboot map
+    has low RAM to 3 GiB, nothing usable from there to 4 GiB and the rest from 4 GiB; the guest
+    writes and reads back RAM above 4 GiB every 64 KiB, which is no alias of low RAM, and the
+    hole and the end of RAM read all-ones (highmem.c)."""
+    mods = [(guest("highmem.elf"), "name=highmem mem=%s expect_mem=%s" % (mem, mem))]
+    r = run_qemu(append=APPEND, modules=mods, mem="8G", timeout=180)
+    assert_lines(r, "highmem", [
+        r"ok mmap: RAM above 3G available from 4G", r"ok mmap: nothing available between",
+        r"ok mmap: available 1M..end contiguous up to", r"ok memory map: usable RAM from 4 GiB",
+        r"ok pattern every 64 KiB above 4 GiB reads back", r"ok last dword of high RAM",
+        r"ok low RAM at the same offsets is not an alias",
+        r"ok the hole at 3.5 GiB reads all-ones", r"ok past the end of high RAM reads all-ones"])
+    assert_exited(r, "highmem")
+    assert_clean(r)
+
+
 # ---- with the shell: the level storm beside a counter, and typed UART input ----
 
 SHELL = {"qemu": dict(boot=90, secs=15, answer=15, end=120),

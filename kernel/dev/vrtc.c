@@ -192,7 +192,11 @@ static void advance(struct vrtc *r, uint64_t now)
     if (p && t / p != s / p) {
         /* Periods that find PF still set would be lost: owed while PIE is on, up to half a
          * second of them (QEMU's "slew" policy for the RTC, bounded). */
-        uint64_t lost = t / p - s / p - !(r->flags & RTC_C_PF), max = RTC_HZ / 2 / p + 1;
+        /* A PF raised for an owed period stands for the first new one: the backlog drains
+         * even when the guest is slow, so owed interrupts cannot keep it busy for good. */
+        uint64_t lost = t / p - s / p - (!(r->flags & RTC_C_PF) || r->pf_is_owed);
+        uint64_t max = RTC_HZ / 2 / p + 1;
+        r->pf_is_owed = false;
         if (r->cmos[RTC_REG_B] & RTC_B_PIE)
             r->pf_owed = r->pf_owed + lost > max ? max : r->pf_owed + lost;
         r->flags |= RTC_C_PF;
@@ -218,6 +222,7 @@ bool vrtc_tick(struct vrtc *r, uint64_t now)
     advance(r, now);
     if (r->pf_owed && !(r->flags & RTC_C_PF)) {    /* C was read: the next owed one */
         r->flags |= RTC_C_PF;
+        r->pf_is_owed = true;
         r->pf_owed--;
     }
     return vrtc_irq(r);
@@ -291,6 +296,7 @@ void vrtc_reset(struct vrtc *r, const struct vrtc_config *cfg, uint64_t now)
     memory_bytes(r->cmos, cfg);
     r->flags = 0;
     r->pf_owed = 0;
+    r->pf_is_owed = false;
     r->div_tsc = now;
     r->last = now;
     r->stopped = false;
