@@ -113,8 +113,8 @@ bool platform_extint(struct vcpu *v, bool take, uint8_t *vector)
  * the PIC's IRR or the destination vLAPIC's IRR), so a guest counting ticks gets them all. None
  * are owed while IRQ0 reaches no CPU, and at most PIT_BACKLOG_MAX while the guest does not take
  * them (IF=0): a masked or neglected timer builds no unbounded backlog.
- * The host timer is not armed for edges nobody can see (the IOAPIC pin masked and the PIC's IRR
- * bit already set: pit_idle, until a PIC or IOAPIC write or the PIC's INTA), and never more
+ * The host timer is not armed for edges nobody can see (IRQ0 reaches no CPU and the PIC's IRR
+ * bit is already set: pit_idle, until a PIC or IOAPIC write or the PIC's INTA), and never more
  * often than every PLATFORM_MIN_US: a guest that programs a 1 MHz PIT gets its edges counted,
  * not a host timer storm. */
 #define PIT_BACKLOG_MAX 100u
@@ -141,7 +141,7 @@ static uint64_t pit_timer(struct vm *vm, struct platform *p, uint64_t now, struc
         n = 0;                                  /* nobody to owe them to */
     p->pit_dropped += n > PIT_BACKLOG_MAX ? n - PIT_BACKLOG_MAX : 0;
     p->pit_backlog = n > PIT_BACKLOG_MAX ? PIT_BACKLOG_MAX : (uint32_t)n;
-    p->pit_idle = !ioapic && (m->irr & 1u << IRQ_PIT);
+    p->pit_idle = !pic && !ioapic && (m->irr & 1u << IRQ_PIT);
     if (p->pit_idle)
         return UINT64_MAX;
     return p->pit_backlog ? now : vpit_next_irq0(&p->pit, now);
