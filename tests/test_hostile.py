@@ -13,6 +13,7 @@ import os
 import re
 import time
 
+import pexpect
 import pytest
 
 import rig
@@ -34,6 +35,18 @@ def spawn(platform, modules, timeout):
                            timeout=timeout)
 
 
+def diagnose(con):
+    """The shell's view of a run that did not end: vCPU states, exit counts, registers."""
+    start = len(con.text)
+    for cmd in ("vcpus", "regs hostile", "exits hostile"):
+        con.sendline(cmd)
+        try:
+            con.child.expect([pexpect.TIMEOUT, pexpect.EOF], timeout=3)   # read what comes
+        except Exception:
+            pass
+    return con.text[start:]
+
+
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_hostile_guest_beside_heartbeat_and_shell(guests, platform):
     s = dict(SETUP[platform])
@@ -52,7 +65,7 @@ def test_hostile_guest_beside_heartbeat_and_shell(guests, platform):
         last_beat, beats, asked, answered = time.monotonic(), 0, False, False
         end = time.monotonic() + s["run"] * scale
         while True:
-            i = con.expect([BEAT, r"vm hostile (exited|stopped)[^\r\n]*\r?\n",
+            i = con.expect([BEAT, r"vm hostile (exited|stopped)[^\r\n]*\r*\n",
                             r"\nhostile\s+running\s+1\s+16M"], timeout=s["beat"] * scale)
             now = time.monotonic()
             if i == 0:
@@ -67,8 +80,9 @@ def test_hostile_guest_beside_heartbeat_and_shell(guests, platform):
                 break
             elif i == 2 and asked:
                 answered = True
-            assert now < end, "hostile guest still running after %ds\n%s" % (s["run"],
-                                                                          con.describe())
+            assert now < end, "hostile guest still running after %ds\n%s\n%s" % (
+                s["run"], "\n".join(re.findall(r"\[hostile\] hostile: \d+ actions.*", con.text)),
+                diagnose(con))
             if asked and not answered:
                 assert now - asked_at <= s["answer"] * scale, \
                     "shell did not answer `vms` in %ds\n%s" % (s["answer"], con.describe())
