@@ -23,7 +23,7 @@ PLATFORMS = [pytest.param("qemu-svm", marks=pytest.mark.qemu),
 # actions, per-line budget for the heartbeat (seconds), shell answer budget, whole-run timeout
 SETUP = {
     "qemu-svm": dict(actions=200000, beat=20, answer=20, run=400),
-    "bochs-vmx": dict(actions=50000, beat=40, answer=60, run=400),
+    "bochs-vmx": dict(actions=150000, beat=40, answer=60, run=400),
 }
 BEAT = re.compile(r"\[beat\] count (\d+)")
 

@@ -131,7 +131,9 @@ static void interrupts(void)
 		n_pf = n_irq = 0;
 		cmos_write(RTC_B, b | B_PIE);
 		wait_ms(per[i].ms);
+		cli();          /* the handler's C read must not come between index and data */
 		cmos_write(RTC_B, b);
+		sti();
 		u32 want = per[i].hz * per[i].ms / 1000, got = n_pf;
 		printf("periodic rate %u: %u interrupts in %u ms (want %u)\n", per[i].rate, got,
 		       per[i].ms, want);
