@@ -127,12 +127,14 @@ static uint64_t pit_timer(struct vm *vm, struct platform *p, uint64_t now, struc
     uint64_t e = p->ioapic.redtbl[IOAPIC_PIN_PIT];
     bool pic = !(m->imr & 1u << IRQ_PIT) && lint0_extint(&vm->vcpus[0]->lapic);
     bool ioapic = !(e & IOREDTBL_MASK);
-    bool busy = (pic && (m->irr & 1u << IRQ_PIT)) ||
-                (ioapic && apic_bus_pending(vm, (uint8_t)(e & IOREDTBL_VECTOR_MASK),
-                                            (uint32_t)(e >> IOREDTBL_DEST_SHIFT) & 0xFF,
-                                            (e & IOREDTBL_DESTMOD) != 0));
+    bool irr = m->irr & 1u << IRQ_PIT;
     uint64_t n = vpit_irq0_edges(&p->pit, now) + p->pit_backlog;
-    if (n && !busy && !(m->irr & 1u << IRQ_PIT && !ioapic)) {
+    /* An edge goes out unless the last one still waits (or, with no CPU to take it, the PIC
+     * already latched one: the edge would change nothing). */
+    if (n && !(irr && (pic || !ioapic)) &&
+        !(ioapic && apic_bus_pending(vm, (uint8_t)(e & IOREDTBL_VECTOR_MASK),
+                                     (uint32_t)(e >> IOREDTBL_DEST_SHIFT) & 0xFF,
+                                     (e & IOREDTBL_DESTMOD) != 0))) {
         set_line(p, IRQ_PIT, true, o);          /* a pulse: edge-triggered on both chips */
         set_line(p, IRQ_PIT, false, o);
         n--;
