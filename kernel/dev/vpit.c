@@ -450,11 +450,10 @@ uint64_t vpit_next_irq0(struct vpit *p, uint64_t now)
     return vpit_tick_tsc(p, next_edge(&p->ch[0], k));
 }
 
-unsigned vpit_irq0_edges(struct vpit *p, uint64_t now)
+uint64_t vpit_irq0_edges(struct vpit *p, uint64_t now)
 {
     now_tick(p, now);
-    unsigned r = p->irq0_pending ? 1 : 0;
-    p->irq0_coalesced += p->irq0_pending - r;
+    uint64_t r = p->irq0_pending;
     p->irq0_pending = 0;
     return r;
 }

@@ -6,9 +6,8 @@
  * Pure and tickless: the counters run at PIT_HZ on the guest's TSC time line and every value is
  * computed from `now` (a TSC value; time that seems to run backwards is taken as not moving).
  * The caller arms a timer for vpit_next_irq0() and, when it expires, asks vpit_irq0_edges()
- * how many IRQ0 rising edges there were: 0 or 1. A late caller gets 1 for any number of missed
- * periods, not a flood (irq0_coalesced counts the merged ones); guests keep time with the TSC
- * or count ticks loosely, as on a busy host.
+ * how many IRQ0 rising edges there were: a late caller gets every missed period, and decides
+ * how to deliver them (kernel/virt/platform.c re-injects them one at a time, bounded).
  *
  * Modelling choices:
  * - Power-on state is undefined on the part; here it is what QEMU and a PC BIOS leave: every
@@ -99,7 +98,6 @@ struct vpit {
     uint8_t port61;             /* bits 3:0 as written */
     uint64_t irq0_seen;         /* channel 0 edges are accounted up to this tick */
     uint64_t irq0_pending;      /* edges since the last vpit_irq0_edges() */
-    uint64_t irq0_coalesced;    /* edges merged into one by late callers, for statistics */
 };
 
 void vpit_reset(struct vpit *p, const struct vpit_clock *clk, uint64_t now);
@@ -117,8 +115,8 @@ bool vpit_out(struct vpit *p, unsigned ch, uint64_t now);
 /* TSC at which channel 0's OUT next rises (after now), UINT64_MAX if it will not without a new
  * write; `now` itself when an edge is waiting to be collected by vpit_irq0_edges(). */
 uint64_t vpit_next_irq0(struct vpit *p, uint64_t now);
-/* IRQ0 rising edges since the last call, coalesced: 0 or 1. */
-unsigned vpit_irq0_edges(struct vpit *p, uint64_t now);
+/* IRQ0 rising edges since the last call (every one, however late the caller is). */
+uint64_t vpit_irq0_edges(struct vpit *p, uint64_t now);
 
 /* PIT clock ticks since reset at `now`, and the first TSC of tick t (for callers and tests). */
 uint64_t vpit_tick(struct vpit *p, uint64_t now);

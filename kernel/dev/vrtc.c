@@ -189,8 +189,18 @@ static void advance(struct vrtc *r, uint64_t now)
     uint64_t t = ticks(r, now), s = r->seen, p = periodic_ticks(r);
     if (t <= s)
         return;
-    if (p && t / p != s / p)
+    if (p && t / p != s / p) {
+        /* Periods that find PF still set would be lost: owed while PIE is on, up to half a
+         * second of them (QEMU's "slew" policy for the RTC, bounded). */
+        /* A PF raised for an owed period stands for the first new one: the backlog drains
+         * even when the guest is slow, so owed interrupts cannot keep it busy for good. */
+        uint64_t lost = t / p - s / p - (!(r->flags & RTC_C_PF) || r->pf_is_owed);
+        uint64_t max = RTC_HZ / 2 / p + 1;
+        r->pf_is_owed = false;
+        if (r->cmos[RTC_REG_B] & RTC_B_PIE)
+            r->pf_owed = r->pf_owed + lost > max ? max : r->pf_owed + lost;
         r->flags |= RTC_C_PF;
+    }
     uint64_t n = t / RTC_HZ - s / RTC_HZ;
     if (n && !frozen(r)) {
         r->flags |= RTC_C_UF;
@@ -210,6 +220,11 @@ bool vrtc_irq(const struct vrtc *r)
 bool vrtc_tick(struct vrtc *r, uint64_t now)
 {
     advance(r, now);
+    if (r->pf_owed && !(r->flags & RTC_C_PF)) {    /* C was read: the next owed one */
+        r->flags |= RTC_C_PF;
+        r->pf_is_owed = true;
+        r->pf_owed--;
+    }
     return vrtc_irq(r);
 }
 
@@ -219,6 +234,8 @@ uint64_t vrtc_next_event(struct vrtc *r, uint64_t now)
     uint8_t b = r->cmos[RTC_REG_B];
     if (vrtc_irq(r) || r->stopped)
         return UINT64_MAX;
+    if (r->pf_owed && !(r->flags & RTC_C_PF))
+        return r->last;                         /* vrtc_tick() raises it at once */
     uint64_t s = r->seen, best = UINT64_MAX, p = periodic_ticks(r);
     if ((b & RTC_B_PIE) && p)
         best = (s / p + 1) * p;
@@ -278,6 +295,8 @@ void vrtc_reset(struct vrtc *r, const struct vrtc_config *cfg, uint64_t now)
     r->cmos[RTC_REG_B] = RESET_B;
     memory_bytes(r->cmos, cfg);
     r->flags = 0;
+    r->pf_owed = 0;
+    r->pf_is_owed = false;
     r->div_tsc = now;
     r->last = now;
     r->stopped = false;
@@ -353,6 +372,8 @@ static void write_a(struct vrtc *r, uint8_t v)
         if (ticks_len(r, t, &len))
             r->div_tsc = r->last - len;
     }
+    if ((v ^ r->cmos[RTC_REG_A]) & RTC_A_RS_MASK)
+        r->pf_owed = 0;                         /* a new rate: old periods are not owed */
     r->cmos[RTC_REG_A] = v & (uint8_t)~RTC_A_UIP;
 }
 
@@ -372,6 +393,8 @@ static void write_reg(struct vrtc *r, unsigned i, uint8_t v, struct vrtc_out *ou
         else if (!(v & RTC_B_SET) && (r->cmos[RTC_REG_B] & RTC_B_SET))
             r->upd = r->seen / RTC_HZ;      /* count on from the next update */
         r->cmos[RTC_REG_B] = v & RTC_B_SET ? v & (uint8_t)~RTC_B_UIE : v;   /* SET clears UIE */
+        if (!(v & RTC_B_PIE))
+            r->pf_owed = 0;                 /* periodic interrupts off: nothing owed */
         break;
     case RTC_REG_C: case RTC_REG_D:
         return;                             /* read-only */

@@ -22,8 +22,12 @@
  *   stored but not applied.
  * - Divider values other than 010 (32.768 kHz) and 11x (chain reset) run as 010. Leaving the
  *   reset gives the first update half a second later, as the datasheet says.
- * - A late caller sees one interrupt for any number of missed periodic/update events (the flags
- *   are levels); an alarm that matched at any of the missed updates still sets AF.
+ * - A late caller sees one interrupt for any number of missed update events (the flags are
+ *   levels); an alarm that matched at any of the missed updates still sets AF. Periodic
+ *   interrupts that found PF still set (the caller was late, or the guest slow to read C) are
+ *   owed while PIE stays on and the rate unchanged, at most half a second of them: each read
+ *   of C lets vrtc_tick() set PF again for the next one, so a guest counting them gets them. A
+ *   new period that finds such an owed PF pending is merged with it: the backlog drains.
  * - Reading port 0x70 gives 0xFF (write-only on a PC).
  * - After 9999-12-31 23:59:59 comes 0000-01-01 (the registers hold no more). */
 #ifndef KERNEL_DEV_VRTC_H
@@ -105,6 +109,8 @@ struct vrtc {
     bool nmi_masked;                /* port 0x70 bit 7, for the caller */
     uint8_t cmos[RTC_CMOS_SIZE];    /* RAM, alarms, A (bits 6:0), B */
     uint8_t flags;                  /* C: PF, AF, UF */
+    uint32_t pf_owed;               /* periodic interrupts lost to a set PF, to re-raise */
+    bool pf_is_owed;                /* PF was raised for an owed period */
     uint64_t div_tsc;               /* TSC of divider tick 0 (modulo 2^64) */
     uint64_t last;                  /* latest `now` seen */
     bool stopped;                   /* divider chain in reset */

@@ -66,22 +66,26 @@ static int place_modules(struct vm *vm, const struct guest_image *gi, struct mbi
     return 0;
 }
 
-/* The VM's ACPI tables at 0xE0000, where OS scanners find the RSDP; p gets their place and
- * the RSDP for the mb2 ACPI tags. */
+/* The VM's ACPI tables: the RSDP at 0xE0000, where OS scanners find it, in the reserved BIOS
+ * area; the tables from the next page on, listed ACPI-reclaimable in the memory map (as firmware
+ * lists its tables). p gets their place and the RSDP for the mb2 ACPI tags. */
 static int load_acpi(struct vm *vm, struct mbinfo_params *p, char *err, size_t errlen)
 {
+    const uint64_t tables = ACPI_BUILD_GPA + PAGE_SIZE;
     struct acpi_build_cfg c;
     uint64_t rsdp;
     uint8_t *at = gpa_host_ptr(&vm->mem, ACPI_BUILD_GPA, ACPI_BUILD_MAX);
     acpi_build_defaults(&c, vm->nvcpus);
-    long used = at ? acpi_build(at, ACPI_BUILD_MAX, &c, &rsdp) : -1;
+    c.gpa = tables;
+    long used = at ? acpi_build(at + PAGE_SIZE, ACPI_BUILD_MAX - PAGE_SIZE, &c, &rsdp) : -1;
     if (used < 0) {
         ksnprintf(err, errlen, "cannot build the ACPI tables for %u vcpu(s)", vm->nvcpus);
         return -1;
     }
-    p->acpi_base = ACPI_BUILD_GPA;
-    p->acpi_len = (uint64_t)used;
-    p->rsdp = at + (rsdp - ACPI_BUILD_GPA);
+    memcpy(at, at + PAGE_SIZE + (rsdp - tables), ACPI_RSDP_LEN);
+    p->acpi_base = tables;
+    p->acpi_len = ((uint64_t)used + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+    p->rsdp = at;
     p->rsdp_len = ACPI_RSDP_LEN;
     return 0;
 }

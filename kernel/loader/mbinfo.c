@@ -47,24 +47,25 @@ static void map_add(struct map *m, uint64_t base, uint64_t len, uint32_t type)
     }
 }
 
-static bool acpi_listed(const struct mbinfo_params *p)
-{
-    return p->acpi_len && !(p->acpi_base >= LOW_END && p->acpi_base < HIGH_START &&
-                            p->acpi_len <= HIGH_START - p->acpi_base);
-}
-
-/* Usable [a, b), with the ACPI tables' range cut out of it when they lie there. */
-static void map_usable(struct map *m, const struct mbinfo_params *p, uint64_t a, uint64_t b)
+/* [a, b) of `type`, with the ACPI tables' range cut out of it (ACPI-reclaimable) when they lie
+ * there. */
+static void map_range(struct map *m, const struct mbinfo_params *p, uint64_t a, uint64_t b,
+                      uint32_t type)
 {
     uint64_t x = p->acpi_base, y = p->acpi_base + p->acpi_len;
 
-    if (!acpi_listed(p) || x < a || y > b) {
-        map_add(m, a, b - a, MB_MEMORY_AVAILABLE);
+    if (!p->acpi_len || x < a || y > b) {
+        map_add(m, a, b - a, type);
         return;
     }
-    map_add(m, a, x - a, MB_MEMORY_AVAILABLE);
+    map_add(m, a, x - a, type);
     map_add(m, x, y - x, MB_MEMORY_ACPI_RECLAIMABLE);
-    map_add(m, y, b - y, MB_MEMORY_AVAILABLE);
+    map_add(m, y, b - y, type);
+}
+
+static void map_usable(struct map *m, const struct mbinfo_params *p, uint64_t a, uint64_t b)
+{
+    map_range(m, p, a, b, MB_MEMORY_AVAILABLE);
 }
 
 /* The guest memory map of a PC: low RAM with the 640K-1M hole, RAM above 4 GiB. */
@@ -75,23 +76,24 @@ static void guest_map(const struct mbinfo_params *p, struct map *m)
     m->n = 0;
     map_usable(m, p, 0, ram < LOW_END ? ram : LOW_END);
     if (ram > LOW_END)
-        map_add(m, LOW_END, (ram < HIGH_START ? ram : HIGH_START) - LOW_END, MB_MEMORY_RESERVED);
+        map_range(m, p, LOW_END, ram < HIGH_START ? ram : HIGH_START, MB_MEMORY_RESERVED);
     if (ram > HIGH_START)
         map_usable(m, p, HIGH_START, ram);
     if (p->ram_high)
         map_usable(m, p, MBINFO_HIGH_BASE, MBINFO_HIGH_BASE + p->ram_high);
 }
 
-/* The ACPI range, when listed, must lie in one usable RAM range. */
+/* The ACPI range, when listed, must lie in one RAM range (usable, or the BIOS area). */
 static bool acpi_ok(const struct mbinfo_params *p)
 {
     uint64_t x = p->acpi_base, y = p->acpi_base + p->acpi_len;
 
-    if (!acpi_listed(p))
+    if (!p->acpi_len)
         return true;
     if (y < x)
         return false;
     return (y <= (p->ram < LOW_END ? p->ram : LOW_END)) ||
+           (x >= LOW_END && y <= (p->ram < HIGH_START ? p->ram : HIGH_START)) ||
            (x >= HIGH_START && y <= p->ram) ||
            (x >= MBINFO_HIGH_BASE && y - MBINFO_HIGH_BASE <= p->ram_high);
 }

@@ -49,8 +49,8 @@ struct mbinfo_params {
     unsigned nmods;
     struct mbinfo_mod mods[MBINFO_MAX_MODS];
     uint64_t ram_high;        /* RAM from 4 GiB up, 0 = none */
-    /* ACPI tables: outside [0xA0000, 0x100000) their range is listed ACPI-reclaimable (it
-     * must then lie inside low or high RAM); acpi_len 0 = nothing to list. */
+    /* ACPI tables: their range is listed ACPI-reclaimable, cut out of the RAM range or the
+     * reserved BIOS area [0xA0000, 0x100000) it lies in; acpi_len 0 = nothing to list. */
     uint64_t acpi_base, acpi_len;
     /* mb2 only: the RSDP to copy into the ACPI tags; rsdp_len 20 gives the old tag, 36 both. */
     const void *rsdp;

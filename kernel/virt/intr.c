@@ -124,6 +124,19 @@ void apic_bus_send(struct vm *vm, struct vcpu *src, const struct vlapic_ipi *m)
     }
 }
 
+bool apic_bus_pending(struct vm *vm, uint8_t vector, uint32_t dest, bool logical)
+{
+    uint32_t bit = 1u << (vector & 31);
+    unsigned w = vector >> 5;
+    for (unsigned i = 0; i < vm->nvcpus; i++) {
+        struct vcpu *d = vm->vcpus[i];
+        uint32_t irr = d->lapic.irr[w] | __atomic_load_n(&d->posted[w], __ATOMIC_RELAXED);
+        if ((irr & bit) && vlapic_match_dest(&d->lapic, dest, logical))
+            return true;
+    }
+    return false;
+}
+
 void intr_apic_out(struct vcpu *v, const struct vlapic_out *out)
 {
     if (out->ipi_valid)

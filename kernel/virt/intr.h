@@ -32,6 +32,8 @@ bool intr_wakeup_pending(struct vcpu *v);
 /* A message on the VM's APIC bus (from a vLAPIC's ICR; later IOAPIC and MSI). src: the sending
  * vCPU (for shorthands and self delivery) or NULL. */
 void apic_bus_send(struct vm *vm, struct vcpu *src, const struct vlapic_ipi *m);
+/* Is a fixed `vector` for (dest, logical) still in a destination vLAPIC's IRR (or posted)? */
+bool apic_bus_pending(struct vm *vm, uint8_t vector, uint32_t dest, bool logical);
 /* What a vLAPIC register write asked for: IPIs, timer re-arm, delivery check. */
 void intr_apic_out(struct vcpu *v, const struct vlapic_out *out);
 

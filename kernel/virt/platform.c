@@ -15,12 +15,17 @@
 
 static inline struct platform *pf(struct vm *vm) { return &vm->platform; }
 
-/* A vCPU should look at the PIC (vCPU 0) or its timers again. */
-static void poke_vcpu0(struct vm *vm)
+/* vCPU 0 should look at the PIC's output again (POKE_INTR), and also at the device timers
+ * (POKE_TIMERS: a timer device was written). */
+#define POKE_INTR   1u
+#define POKE_TIMERS 2u
+
+static void poke_vcpu0(struct vm *vm, unsigned what)
 {
     struct vcpu *v0 = vm->vcpus[0];
     if (this_cpu()->vcpu == v0) {
-        intr_timer_check(v0);
+        if (what & POKE_TIMERS)
+            intr_timer_check(v0);
         v0->intr_check = true;
     } else {
         vcpu_request(v0, VCPU_REQ_INTR);
@@ -62,7 +67,7 @@ void platform_set_irq(struct vm *vm, unsigned irq, bool level)
     spin_unlock_irqrestore(&p->lock, f);
     send(vm, &o);
     if (intr)
-        poke_vcpu0(vm);
+        poke_vcpu0(vm, POKE_INTR);
 }
 
 void platform_eoi(struct vm *vm, uint8_t vector)
@@ -93,12 +98,56 @@ bool platform_extint(struct vcpu *v, bool take, uint8_t *vector)
     if (take) {
         uint64_t f = spin_lock_irqsave(&p->lock);
         *vector = vpic_ack(&p->pic);
+        bool pit = p->pit_idle || p->pit_backlog;
         spin_unlock_irqrestore(&p->lock, f);
+        if (pit)
+            intr_timer_check(v);        /* IRQ0 can be latched again, or the next owed one */
     }
     return true;
 }
 
 /* ---- timers ---- */
+
+/* Missed PIT periods (a late host timer, a vCPU thread the host descheduled) are re-injected as
+ * KVM's PIT does: one edge at a time, the next once the guest has taken the previous one (it left
+ * the PIC's IRR or the destination vLAPIC's IRR), so a guest counting ticks gets them all. None
+ * are owed while IRQ0 reaches no CPU, and at most PIT_BACKLOG_MAX while the guest does not take
+ * them (IF=0): a masked or neglected timer builds no unbounded backlog.
+ * The host timer is not armed for edges nobody can see (IRQ0 reaches no CPU and the PIC's IRR
+ * bit is already set: pit_idle, until a PIC or IOAPIC write or the PIC's INTA), and never more
+ * often than every PLATFORM_MIN_US: a guest that programs a 1 MHz PIT gets its edges counted,
+ * not a host timer storm. */
+#define PIT_BACKLOG_MAX 100u
+#define PLATFORM_MIN_US 50              /* also how soon to look again while edges are owed */
+
+/* Returns the TSC at which to look at the PIT again. Called with the lock held. */
+static uint64_t pit_timer(struct vm *vm, struct platform *p, uint64_t now, struct vioapic_out *o)
+{
+    const struct vpic_chip *m = &p->pic.chip[0];
+    uint64_t e = p->ioapic.redtbl[IOAPIC_PIN_PIT];
+    bool pic = !(m->imr & 1u << IRQ_PIT) && lint0_extint(&vm->vcpus[0]->lapic);
+    bool ioapic = !(e & IOREDTBL_MASK);
+    bool irr = m->irr & 1u << IRQ_PIT;
+    uint64_t n = vpit_irq0_edges(&p->pit, now) + p->pit_backlog;
+    /* An edge goes out unless the last one still waits (or, with no CPU to take it, the PIC
+     * already latched one: the edge would change nothing). */
+    if (n && !(irr && (pic || !ioapic)) &&
+        !(ioapic && apic_bus_pending(vm, (uint8_t)(e & IOREDTBL_VECTOR_MASK),
+                                     (uint32_t)(e >> IOREDTBL_DEST_SHIFT) & 0xFF,
+                                     (e & IOREDTBL_DESTMOD) != 0))) {
+        set_line(p, IRQ_PIT, true, o);          /* a pulse: edge-triggered on both chips */
+        set_line(p, IRQ_PIT, false, o);
+        n--;
+    }
+    if (!pic && !ioapic)
+        n = 0;                                  /* nobody to owe them to */
+    p->pit_dropped += n > PIT_BACKLOG_MAX ? n - PIT_BACKLOG_MAX : 0;
+    p->pit_backlog = n > PIT_BACKLOG_MAX ? PIT_BACKLOG_MAX : (uint32_t)n;
+    p->pit_idle = !pic && !ioapic && (m->irr & 1u << IRQ_PIT);
+    if (p->pit_idle)
+        return UINT64_MAX;
+    return p->pit_backlog ? now : vpit_next_irq0(&p->pit, now);
+}
 
 uint64_t platform_timers(struct vm *vm, uint64_t now)
 {
@@ -106,11 +155,7 @@ uint64_t platform_timers(struct vm *vm, uint64_t now)
     struct vioapic_out o;
     o.n = 0;                            /* only n: the messages are ~300 bytes */
     uint64_t f = spin_lock_irqsave(&p->lock);
-    if (vpit_irq0_edges(&p->pit, now)) {
-        set_line(p, IRQ_PIT, true, &o);         /* a pulse: edge-triggered on both chips */
-        set_line(p, IRQ_PIT, false, &o);
-    }
-    uint64_t next = vpit_next_irq0(&p->pit, now);
+    uint64_t next = pit_timer(vm, p, now, &o);
     bool rtc = vrtc_tick(&p->rtc, now), sci = vpm_tick(&p->pm, now);
     if (rtc != !!(p->lines >> RTC_IRQ & 1))
         set_line(p, RTC_IRQ, rtc, &o);
@@ -121,6 +166,9 @@ uint64_t platform_timers(struct vm *vm, uint64_t now)
         next = t;
     t = vpm_next_event(&p->pm, now);
     if (t < next)
+        next = t;
+    t = now + tsc_hz / 1000000 * PLATFORM_MIN_US;
+    if (next < t)
         next = t;
     bool intr = vpic_intr(&p->pic);
     spin_unlock_irqrestore(&p->lock, f);
@@ -152,7 +200,7 @@ static void count_unhandled(struct platform *p, uint16_t port, bool write)
 /* What one port access did, for after the lock is dropped. */
 struct io {
     struct vioapic_out o;
-    bool poke;                  /* a timer or the PIC's output may have changed: tell vCPU 0 */
+    unsigned poke;              /* POKE_*: what vCPU 0 should look at again */
     bool poweroff, reset;
     int tx;                     /* a byte COM1 transmitted, or -1 */
 };
@@ -162,7 +210,7 @@ static void drive(struct platform *p, unsigned irq, bool level, struct io *io)
 {
     if (level != !!(p->lines >> irq & 1)) {
         set_line(p, irq, level, &io->o);
-        io->poke = true;
+        io->poke |= POKE_INTR;
     }
 }
 
@@ -170,7 +218,8 @@ static void drive(struct platform *p, unsigned irq, bool level, struct io *io)
 static inline void io_init(struct io *io)
 {
     io->o.n = 0;
-    io->poke = io->poweroff = io->reset = false;
+    io->poke = 0;
+    io->poweroff = io->reset = false;
     io->tx = -1;
 }
 
@@ -205,7 +254,7 @@ static bool wide_write(struct platform *p, uint16_t port, unsigned size, uint32_
         vpm_write(&p->pm, port - PM_BASE, size, val, now, &po);
         drive(p, SCI_IRQ, po.sci, io);
         io->poweroff |= po.poweroff;
-        io->poke = true;
+        io->poke |= POKE_TIMERS;
     } else {
         return false;
     }
@@ -229,7 +278,7 @@ static uint8_t read8(struct platform *p, uint16_t port, uint64_t now, struct io 
         struct vrtc_out ro = { 0 };
         uint8_t b = vrtc_read(&p->rtc, port, now, &ro);
         drive(p, RTC_IRQ, ro.irq, io);
-        io->poke |= ro.timer_changed;
+        io->poke |= ro.timer_changed ? POKE_TIMERS : 0;
         return b;
     }
     if (port == PORT_POST)
@@ -250,15 +299,22 @@ static void write8(struct platform *p, uint16_t port, uint8_t val, uint64_t now,
             io->tx = uo.tx;
     } else if (vpic_port(port)) {
         vpic_write(&p->pic, port, val);
-        io->poke = true;
+        io->poke |= p->pit_idle || p->pit_backlog ? POKE_TIMERS : POKE_INTR;
     } else if (vpit_port(port)) {
         vpit_write(&p->pit, port, val, now);
-        io->poke = true;
+        /* Only channel 0 drives an interrupt: channel 2, port 0x61 and latch commands need no
+         * timer work, and keep the exits of calibration loops as short as their reads. */
+        if (port == PIT_CH0_PORT) {
+            p->pit_backlog = 0;         /* a new count: old periods are not owed (as KVM) */
+        }
+        if (port == PIT_CH0_PORT || (port == PIT_MODE_PORT && !(val >> PIT_CW_SC_SHIFT) &&
+                                     (val >> PIT_CW_RW_SHIFT & 3) != PIT_RW_LATCH))
+            io->poke |= POKE_TIMERS;
     } else if (port == RTC_PORT_INDEX || port == RTC_PORT_DATA) {
         struct vrtc_out ro = { 0 };
         vrtc_write(&p->rtc, port, val, now, &ro);
         drive(p, RTC_IRQ, ro.irq, io);
-        io->poke |= ro.timer_changed;
+        io->poke |= ro.timer_changed ? POKE_TIMERS : 0;
     } else if (port == PORT_POST) {
         p->post = val;
         p->post_seen = true;
@@ -275,7 +331,7 @@ static bool io_done(struct vcpu *v, struct io *io)
     struct vm *vm = v->vm;
     send(vm, &io->o);
     if (io->poke)
-        poke_vcpu0(vm);
+        poke_vcpu0(vm, io->poke);
     if (io->tx >= 0)
         vuart_put(vm, (uint8_t)io->tx);
     if (io->poweroff) {
@@ -333,7 +389,7 @@ bool platform_uart_input(struct vm *vm, uint8_t c)
     spin_unlock_irqrestore(&p->lock, f);
     send(vm, &io.o);
     if (io.poke)
-        poke_vcpu0(vm);
+        poke_vcpu0(vm, io.poke);
     return ok;
 }
 
@@ -355,8 +411,11 @@ static bool ioapic_write(struct vcpu *v, void *dev, uint64_t off, unsigned size,
     o.n = 0;                            /* only n: the messages are ~300 bytes */
     uint64_t f = spin_lock_irqsave(&p->lock);
     vioapic_mmio_write(&p->ioapic, (uint32_t)off, size, val, &o);
+    bool pit = p->pit_idle || p->pit_backlog;
     spin_unlock_irqrestore(&p->lock, f);
     send(v->vm, &o);
+    if (pit)
+        poke_vcpu0(v->vm, POKE_TIMERS);         /* pin 2 may have been unmasked */
     return true;
 }
 

@@ -38,6 +38,9 @@ struct platform {
     struct vpci pci;
     struct vfwcfg fwcfg;
     uint16_t lines;                 /* ISA IRQ lines the devices hold high */
+    uint32_t pit_backlog;           /* IRQ0 edges owed to the guest (platform.c) */
+    uint64_t pit_dropped;           /* edges over the bound, for statistics */
+    bool pit_idle;                  /* IRQ0 edges change nothing now: no host timer for them */
     bool post_seen;
     uint8_t post;                   /* last value written to port 0x80 */
     struct port_count unhandled[PLATFORM_PORT_SLOTS];

@@ -4,7 +4,8 @@
  * step: the IRQ level is exactly (C flags & B enables), reading C clears the flags, D reads VRT,
  * UIP only in the 244 us before an update, the time after an update is a valid date, the index
  * stays in range, and vrtc_next_event() is exact: on a copy of the state IRQ 8 is still low one
- * TSC before the event and high at it. */
+ * TSC before the event and high at it (an owed periodic interrupt: high at once); periodic
+ * interrupts are owed only while PIE is on, never more than half a second of them. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,13 +35,19 @@ static void check(struct vrtc *r, uint64_t now)
         ASSERT(t.mon >= 1 && t.mon <= 12 && t.dow >= 1 && t.dow <= 7 && t.century <= 99);
     }
     uint64_t ev = vrtc_next_event(r, now);
-    if (ev != UINT64_MAX) {
+    static struct vrtc copy;
+    copy = *r;
+    if (r->pf_owed && !(r->flags & RTC_C_PF) && ev != UINT64_MAX) {
+        ASSERT(ev == r->last && !vrtc_irq(r));  /* an owed periodic interrupt: due at once */
+        ASSERT(vrtc_tick(&copy, now));
+    } else if (ev != UINT64_MAX) {
         ASSERT(ev > now && !vrtc_irq(r));
-        static struct vrtc copy;
-        copy = *r;
         ASSERT(!vrtc_tick(&copy, ev - 1));
         ASSERT(vrtc_tick(&copy, ev));
     }
+    /* owed interrupts: only while PIE is on, at most half a second of them */
+    ASSERT(!r->pf_owed || (r->cmos[RTC_REG_B] & RTC_B_PIE));
+    ASSERT(r->pf_owed <= RTC_HZ / 2 + 1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -7,7 +7,8 @@
  * writes SLP_TYP(_S5)|SLP_EN to PM1a_CNT, which must end the VM with status 0 (option
  * `no_poweroff`: exit through port 0xf4 instead). Built twice: acpi_test (mb1: no ACPI tag
  * exists) and acpi_test_mb2 (multiboot2: the ACPI old/new RSDP tags, types 14/15, must hold a
- * valid copy of the RSDP found in memory). */
+ * valid copy of the RSDP found in memory). Every table lies in one ACPI-reclaimable (type 3)
+ * range of the multiboot memory map (ACPI 6.4 15.1). */
 #include "pc.h"
 
 const char guest_name[] = GUEST_NAME;
@@ -19,6 +20,29 @@ static int check_table(const char *what, struct acpi_hdr *h)
 	if (h->length < sizeof(*h) || h->length > 0x100000)
 		return check(what, 0);
 	return check_eq(what, acpi_sum(h, h->length), 0);
+}
+
+/* The multiboot memory map's type for [a, a+len): the one entry covering it all, else 0. */
+static u32 map_type(uptr a, u32 len)
+{
+	for (int i = 0; i < g_boot.nmmap; i++) {
+		struct bi_mmap *e = &g_boot.mmap[i];
+		if (e->base <= a && a + len <= e->base + e->len)
+			return e->type;
+	}
+	return 0;
+}
+
+/* ACPI 6.4 15.1, table 15.1: the tables sit in AddressRangeACPI (type 3) memory. */
+static void check_map(const char *what, void *t, u32 len)
+{
+	char w[48];
+	u32 type = map_type((uptr)t, len);
+	memcpy(w, "memory map: ", 12);
+	memcpy(w + 12, what, 4);
+	memcpy(w + 16, " in ACPI-reclaimable (type 3) RAM", 34);
+	printf("%s at 0x%x: map type %u\n", what, (u32)(uptr)t, type);
+	check_strict(w, g_boot.have_mmap && type == 3);
 }
 
 /* every table listed in the RSDT (esz 4) or XSDT (esz 8), plus the FADT's DSDT */
@@ -45,6 +69,8 @@ static void walk(struct acpi_hdr *root, int esz, const char *rname)
 		memcpy(what + 5, name, 5);
 		memcpy(what + 9, " checksum", 10);
 		check_table(what, h);
+		if (esz == 4)
+			check_map(name, h, h->length);
 		if (!memcmp(name, "FACP", 4)) {
 			u8 *f = (u8 *)h;
 			struct acpi_hdr *d = (struct acpi_hdr *)(uptr) * (u32 *)(f + FADT_DSDT);
@@ -57,6 +83,10 @@ static void walk(struct acpi_hdr *root, int esz, const char *rname)
 			u8 *facs = (u8 *)(uptr) * (u32 *)(f + FADT_FACS);
 			check(esz == 4 ? "RSDT: FACS signature" : "XSDT: FACS signature",
 			      facs && !memcmp(facs, "FACS", 4));
+			if (esz == 4 && d && !memcmp(d->sig, "DSDT", 4))
+				check_map("DSDT", d, d->length);
+			if (esz == 4 && facs && !memcmp(facs, "FACS", 4))
+				check_map("FACS", facs, *(u32 *)(facs + 4));
 		}
 	}
 	check_eq(esz == 4 ? "RSDT lists one FADT" : "XSDT lists one FADT", fadt, 1);
@@ -132,14 +162,17 @@ void guest_main(void)
 	struct acpi_hdr *rsdt = (struct acpi_hdr *)(uptr) * (u32 *)(rsdp + 16);
 	if (!check("RSDT signature", rsdt && !memcmp(rsdt->sig, "RSDT", 4)))
 		finish();
+	check_map("RSDT", rsdt, rsdt->length);
 	walk(rsdt, 4, "RSDT");
 	if (rev >= 2) {
 		u32 len = *(u32 *)(rsdp + 20);
 		check_eq("RSDP length 36", len, 36);
 		check_eq("RSDP extended checksum", acpi_sum((void *)rsdp, 36), 0);
 		struct acpi_hdr *x = (struct acpi_hdr *)(uptr) * (u64 *)(rsdp + 24);
-		if (check("XSDT signature", x && !memcmp(x->sig, "XSDT", 4)))
+		if (check("XSDT signature", x && !memcmp(x->sig, "XSDT", 4))) {
+			check_map("XSDT", x, x->length);
 			walk(x, 8, "XSDT");
+		}
 	} else {
 		check_strict("RSDP revision 2 with an XSDT", 0);
 	}

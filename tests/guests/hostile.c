@@ -4,7 +4,8 @@
  * returns the vector + 1 of what stopped an action.
  * cmdline: seed=<n> actions=<n> (default 20000); skip_prefixed (prefixed intercepted
  * instructions, issue 13 item 1); mmio and stringio add the two kinds that still stop the VM
- * (the platform issue). Ends with `done: <n> failure(s)` and that status. */
+ * (the platform issue); only=<kind> runs that kind alone (e.g. only=singlestep). Ends with
+ * `done: <n> failure(s)` and that status. */
 #include <stdbool.h>
 #include "rt.h"
 #include "hostile_asm.h"
@@ -681,6 +682,16 @@ void guest_main(void)
 	kind_on[K_STRINGIO] = cmd_has("stringio");
 	if (cmd_has("skip_prefixed"))
 		kind_on[K_PREFIXED] = false;
+	const char *only = cmd_get("only");     /* only=<kind>: that kind alone */
+	for (int k = 0; only && k < K_COUNT; k++) {
+		size_t n = strlen(kind_name[k]);
+		kind_on[k] = !memcmp(only, kind_name[k], n) && (only[n] == ' ' || !only[n]);
+	}
+	int any = 0;
+	for (int k = 0; k < K_COUNT; k++)
+		any |= kind_on[k];
+	if (!check("some action kind is on", any))
+		finish();
 	for (int k = 0; k < K_COUNT; k++)
 		if (!kind_on[k])
 			printf("SKIP kind %s%s\n", kind_name[k],

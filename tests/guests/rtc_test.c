@@ -113,10 +113,17 @@ static void interrupts(void)
 	check("update-ended interrupt about once a second (2-3 in 2.5 s)", uf >= 2 && uf <= 3);
 	check_eq("every IRQ 8 had UF set", n_irq, uf);
 
-	/* periodic at 1024 Hz (rate 6), 64 Hz (rate 10) and 8 Hz (rate 13); an emulator on a busy
-	 * host may lose some of the 1024 Hz ones (QEMU TCG: ~half), never gain */
-	static const struct { u8 rate; u32 hz, ms; } per[] = { { 6, 1024, 500 }, { 10, 64, 1000 },
-								 { 13, 8, 1000 } };
+	/* periodic at 1024 Hz (rate 6), 64 Hz (rate 10) and 8 Hz (rate 13); Keel owes periods an
+	 * emulator on a busy host was late for, so under Keel every rate is within 15%. A CPU with
+	 * fewer than 16 TSC ticks per us (Bochs runs at 4 MHz) spends about a period per emulated
+	 * interrupt at 1024 Hz, as real hardware that slow would: there the fast rate is 256 Hz. */
+	struct { u8 rate; u32 hz, ms; } per[] = { { 6, 1024, 500 }, { 10, 64, 1000 },
+						  { 13, 8, 1000 } };
+	if (tsc_khz() < 16000) {
+		per[0].rate = 8;
+		per[0].hz = 256;
+		printf("slow CPU (TSC %u kHz): the fast periodic rate is 256 Hz\n", tsc_khz());
+	}
 	for (int i = 0; i < 3; i++) {
 		u8 a = cmos_read(RTC_A);
 		cmos_write(RTC_A, (u8)((a & 0xF0) | per[i].rate));
@@ -124,15 +131,17 @@ static void interrupts(void)
 		n_pf = n_irq = 0;
 		cmos_write(RTC_B, b | B_PIE);
 		wait_ms(per[i].ms);
+		cli();          /* the handler's C read must not come between index and data */
 		cmos_write(RTC_B, b);
+		sti();
 		u32 want = per[i].hz * per[i].ms / 1000, got = n_pf;
 		printf("periodic rate %u: %u interrupts in %u ms (want %u)\n", per[i].rate, got,
 		       per[i].ms, want);
-		if (per[i].hz == 1024) {
-			check("periodic interrupt at 1024 Hz: not more than 1024 Hz + 15%",
+		if (i == 0 && !is_keel()) {
+			check("periodic interrupt at the fast rate: not more than +15%",
 			      got <= want * 115 / 100 + 1);
-			check_strict("periodic interrupt at 1024 Hz: at least half of them",
-				     got >= want / 2);
+			if (got < want / 2)
+				printf("gap periodic interrupt at %u Hz: %u of %u\n", per[i].hz, got, want);
 		} else if (got >= want * 85 / 100 && got <= want * 115 / 100 + 1)
 			ok("periodic interrupt at %u Hz (+-15%%)", per[i].hz);
 		else
@@ -165,7 +174,11 @@ static void interrupts(void)
 	      n_af == 1 && ms >= 900 && ms <= 3100);
 	cli();
 	ioapic_write(IOAPIC_REDTBL(pin), RTE_MASKED);
+	/* no periodic flag meanwhile (at 1024 Hz PF sets every ~1 ms, interrupts on or not) */
+	u8 a0 = cmos_read(RTC_A);
+	cmos_write(RTC_A, a0 & 0xF0);
 	check_eq("register C reads 0 after being read", (cmos_read(RTC_C), cmos_read(RTC_C)), 0);
+	cmos_write(RTC_A, a0);
 }
 
 static void memsize(void)

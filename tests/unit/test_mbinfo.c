@@ -393,18 +393,26 @@ static void test_pc_layout(void)
     struct mbinfo_params p = { .version = 1, .ram = 3 * G,
                                  .cmdline = "x", .loader_name = "Keel", .nmods = 0 };
     p.ram_high = 5 * G;                 /* mem=8G */
-    p.acpi_base = 0xE0000;              /* in the BIOS area: already reserved, not listed */
+    p.acpi_base = 0xE1000;              /* in the BIOS area: cut out of the reserved range */
     p.acpi_len = 0x1000;
     p.rsdp = rsdp;
     p.rsdp_len = 36;
     const struct ent pc[] = {
-        { 0, 0xA0000, 1 }, { 0xA0000, 0x60000, 2 }, { MiB, 3 * G - MiB, 1 }, { 4 * G, 5 * G, 1 },
+        { 0, 0xA0000, 1 }, { 0xA0000, 0x41000, 2 }, { 0xE1000, 0x1000, 3 },
+        { 0xE2000, 0x1E000, 2 }, { MiB, 3 * G - MiB, 1 }, { 4 * G, 5 * G, 1 },
     };
-    expect_map(&p, pc, 4);
+    expect_map(&p, pc, 6);
     p.rsdp_len = 20;
-    expect_map(&p, pc, 4);
+    expect_map(&p, pc, 6);
     p.rsdp = NULL;
-    expect_map(&p, pc, 4);
+    expect_map(&p, pc, 6);
+    /* at the start of the BIOS area */
+    p.acpi_base = 0xA0000;
+    const struct ent bios0[] = {
+        { 0, 0xA0000, 1 }, { 0xA0000, 0x1000, 3 }, { 0xA1000, 0x5F000, 2 }, { MiB, 3 * G - MiB, 1 },
+        { 4 * G, 5 * G, 1 },
+    };
+    expect_map(&p, bios0, 5);
 
     /* tables at the top of low RAM: ACPI-reclaimable, cut out of the usable range */
     p.acpi_base = 3 * G - 0x10000;
@@ -431,10 +439,11 @@ static void test_pc_layout(void)
     /* a small VM: no high RAM, the usual three entries */
     struct mbinfo_params s = { .version = 1, .ram = 16 * MiB,
                                  .cmdline = "x", .loader_name = "Keel", .nmods = 0 };
-    s.acpi_base = 0xE0000;
-    s.acpi_len = 0x300;
-    const struct ent small[] = { { 0, 0xA0000, 1 }, { 0xA0000, 0x60000, 2 }, { MiB, 15 * MiB, 1 } };
-    expect_map(&s, small, 3);
+    s.acpi_base = 0xE1000;
+    s.acpi_len = 0x1000;
+    const struct ent small[] = { { 0, 0xA0000, 1 }, { 0xA0000, 0x41000, 2 }, { 0xE1000, 0x1000, 3 },
+                                 { 0xE2000, 0x1E000, 2 }, { MiB, 15 * MiB, 1 } };
+    expect_map(&s, small, 5);
 }
 
 static void test_pc_rejects(void)

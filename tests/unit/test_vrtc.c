@@ -279,6 +279,61 @@ static void test_periodic(void)
     CHECK(!O.irq);
 }
 
+/* Periods lost to a set PF are owed while PIE is on: each C read lets the next one rise at once;
+ * at most half a second of them; none after PIE is cleared or the rate changes. */
+static void test_periodic_owed(void)
+{
+    reset(UNIX_2023, 0, 0);
+    wr(RTC_REG_A, RTC_A_DV_32K | 6);                           /* 1024 Hz: 32 ticks */
+    wr(RTC_REG_B, RTC_B_24H | RTC_B_PIE);
+    rd(RTC_REG_C);
+    now += 10 * 32 * TICK + TICK;                               /* ten periods, nobody looked */
+    CHECK(vrtc_tick(&R, now));
+    CHECK_EQ_U64(R.pf_owed, 9);
+    /* each read of C lets the next owed one rise at once */
+    for (int i = 0; i < 9; i++) {
+        uint8_t c = rd(RTC_REG_C);
+        CHECK(c & RTC_C_PF);
+        CHECK(!O.irq && O.timer_changed);                       /* the read drops IRQ 8 */
+        CHECK_EQ_U64(vrtc_next_event(&R, now), now);
+        CHECK(vrtc_tick(&R, now));
+    }
+    CHECK_EQ_U64(R.pf_owed, 0);
+    rd(RTC_REG_C);
+    CHECK(!vrtc_tick(&R, now));
+    CHECK(vrtc_next_event(&R, now) > now);
+    /* a new period that finds an owed PF pending is merged with it: the backlog drains */
+    now += 3 * 32 * TICK;
+    CHECK(vrtc_tick(&R, now));
+    CHECK_EQ_U64(R.pf_owed, 2);
+    rd(RTC_REG_C);
+    CHECK(vrtc_tick(&R, now));                                  /* owed: 1 left */
+    now += 32 * TICK;                                           /* a new period: merged */
+    CHECK(vrtc_tick(&R, now));
+    CHECK_EQ_U64(R.pf_owed, 1);
+    rd(RTC_REG_C);
+    CHECK(vrtc_tick(&R, now));
+    CHECK_EQ_U64(R.pf_owed, 0);
+    rd(RTC_REG_C);
+    /* a long stall owes at most half a second */
+    now += 5 * SEC;
+    CHECK(vrtc_tick(&R, now));
+    CHECK_EQ_U64(R.pf_owed, 513);
+    /* clearing PIE forgets what is owed */
+    wr(RTC_REG_B, RTC_B_24H);
+    CHECK_EQ_U64(R.pf_owed, 0);
+    rd(RTC_REG_C);
+    wr(RTC_REG_B, RTC_B_24H | RTC_B_PIE);
+    now += 16 * TICK;
+    CHECK(!vrtc_tick(&R, now));
+    /* so does a new rate */
+    now += 32 * 32 * TICK;
+    CHECK(vrtc_tick(&R, now));
+    CHECK(R.pf_owed > 0);
+    wr(RTC_REG_A, RTC_A_DV_32K | 7);
+    CHECK_EQ_U64(R.pf_owed, 0);
+}
+
 static void test_alarm(void)
 {
     reset(UNIX_2023, 0, 0);                                    /* 22:13:20 */
@@ -392,6 +447,7 @@ int main(void)
     RUN(test_calendar);
     RUN(test_set_and_uip);
     RUN(test_periodic);
+    RUN(test_periodic_owed);
     RUN(test_alarm);
     RUN(test_time_backwards_and_clocks);
     RUN(test_against_gmtime);
