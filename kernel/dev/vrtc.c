@@ -228,6 +228,13 @@ bool vrtc_tick(struct vrtc *r, uint64_t now)
     return vrtc_irq(r);
 }
 
+/* Tick n * unit, or UINT64_MAX where the tick count ends (a TSC near 2^64). */
+static uint64_t tick_of(uint64_t n, uint64_t unit)
+{
+    uint64_t t;
+    return __builtin_mul_overflow(n, unit, &t) ? UINT64_MAX : t;
+}
+
 uint64_t vrtc_next_event(struct vrtc *r, uint64_t now)
 {
     advance(r, now);
@@ -238,16 +245,16 @@ uint64_t vrtc_next_event(struct vrtc *r, uint64_t now)
         return r->last;                         /* vrtc_tick() raises it at once */
     uint64_t s = r->seen, best = UINT64_MAX, p = periodic_ticks(r);
     if ((b & RTC_B_PIE) && p)
-        best = (s / p + 1) * p;
+        best = tick_of(s / p + 1, p);
     if (!(b & RTC_B_SET)) {
-        uint64_t upd = s / RTC_HZ + 1;
-        if ((b & RTC_B_UIE) && upd * RTC_HZ < best)
-            best = upd * RTC_HZ;
+        uint64_t upd = tick_of(s / RTC_HZ + 1, RTC_HZ);
+        if ((b & RTC_B_UIE) && upd < best)
+            best = upd;
         if (b & RTC_B_AIE) {
             struct vrtc_time at = time_at(r, s);
             uint32_t d = alarm_delta(r, &at);
-            if (d && (s / RTC_HZ + d) * RTC_HZ < best)
-                best = (s / RTC_HZ + d) * RTC_HZ;
+            if (d && tick_of(s / RTC_HZ + d, RTC_HZ) < best)
+                best = tick_of(s / RTC_HZ + d, RTC_HZ);
         }
     }
     uint64_t len;
