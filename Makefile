@@ -70,10 +70,14 @@ $(DEFAULT_GUEST): guests
 
 linux-initrd: $(LINUX_INITRD)
 
-$(LINUX_INITRD): tests/linux/mkinitramfs.py $(BUSYBOX)
-	@mkdir -p $(dir $@)
+$(LINUX_INITRD): tests/linux/mkinitramfs.py $(BUSYBOX) $(BUILD)/linux/tsc
 	@echo "  CPIO  $@"
-	@$(PYTHON) tests/linux/mkinitramfs.py $(BUSYBOX) $@
+	@$(PYTHON) tests/linux/mkinitramfs.py $(BUSYBOX) $@ $(BUILD)/linux/tsc
+
+$(BUILD)/linux/tsc: tests/linux/tsc.c
+	@mkdir -p $(dir $@)
+	@echo "  CC    $@"
+	@$(CC) -static -nostdlib -O2 -fno-pie -no-pie -fno-stack-protector -o $@ $<
 
 iso: $(KEEL) guests
 	boot/mkiso.sh $(ISO) $(KEEL) "$(KEEL_ARGS)" $(DEFAULT_GUEST) "$(DEFAULT_GUEST_ARGS)"

@@ -231,6 +231,7 @@ void vm_launch(struct vm *vm)
 {
     kprintf("vm %s started: %u vcpu(s), %lu MiB, entry %#lx\n", vm->name, vm->nvcpus,
             vm->cfg.mem >> 20, vm->vcpus[0]->entry_rip);
+    pr_debug("vm %s: launched at tsc %lu\n", vm->name, rdtsc());  /* for boot benchmarks */
     for (unsigned i = 0; i < vm->nvcpus; i++) {
         struct vcpu *v = vm->vcpus[i];
         __atomic_store_n(&percpu_of(v->pcpu)->vcpu, v, __ATOMIC_RELEASE);

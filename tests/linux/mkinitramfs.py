@@ -3,7 +3,7 @@
 init (busybox init with the inittab here) and the device nodes a console needs. Written directly,
 so that building it needs neither root (for mknod) nor the cpio tool.
 
-usage: mkinitramfs.py BUSYBOX OUT.cpio.gz
+usage: mkinitramfs.py BUSYBOX OUT.cpio.gz [TSC]   (TSC: tests/linux/tsc.c built, for `make bench`)
 """
 import gzip
 import os
@@ -31,6 +31,7 @@ echo "linux-guest: init done, $(nproc) cpu(s)"
 PROFILE = """\
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 export PS1='linux# '
+[ -x /bin/tsc ] && echo "linux-guest: shell starts at tsc $(/bin/tsc)"
 """
 
 
@@ -68,6 +69,9 @@ def main():
     c.add("dev/null", stat.S_IFCHR | 0o666, rdev=(1, 3))
     with open(busybox, "rb") as f:
         c.add("bin/busybox", stat.S_IFREG | 0o755, f.read())
+    if len(sys.argv) > 3:
+        with open(sys.argv[3], "rb") as f:
+            c.add("bin/tsc", stat.S_IFREG | 0o755, f.read())
     for link in ("init", "bin/sh", "sbin/init"):
         c.add(link, stat.S_IFLNK | 0o777, b"/bin/busybox")
     c.add("etc/inittab", stat.S_IFREG | 0o644, INITTAB.encode())
