@@ -1,14 +1,17 @@
 """Linux boot benchmark (issue 10), part of `make bench` (tests/bench.py calls main()).
 
-Debian's cloud kernel with the busybox initramfs (2 vCPUs, 256 MiB), under QEMU TCG with
+Debian's cloud kernel with the busybox initramfs (256 MiB), under QEMU TCG with
 -icount shift=0,sleep=off, so that the TSC counts emulated instructions (all CPUs together) and
 the figures repeat from run to run:
 - Under Keel (SVM): from the VM's launch (Keel logs `vm linux: launched at tsc N` at
   loglevel=debug) to the busybox shell's start (its /etc/profile prints `linux-guest: shell
   starts at tsc N`, tests/linux/tsc.c), then the shell's `exits linux` for the exits by reason.
-- Directly under QEMU (same CPU model, 2 CPUs, QEMU's own -kernel/-initrd): from power-on (its
-  firmware and option ROM included, a few million instructions) to the same line.
-The ratio is Keel's count over QEMU's. It prints; it asserts nothing."""
+- Directly under QEMU (same CPU model, QEMU's own -kernel/-initrd): from power-on (its firmware
+  and option ROM included) to the same line.
+With icount the count is QEMU's virtual time (1 instruction = 1 ns): a CPU that halts lets it jump
+to the next timer, so it also holds the time Linux waits. The ratio compares 1-vCPU boots: bare
+QEMU 7.2 with -icount and -smp 2 stops while Linux brings up its second CPU (seen here, not
+investigated), so the 2-vCPU boot under Keel is reported alone. It prints; it asserts nothing."""
 import os
 import re
 import subprocess
@@ -32,9 +35,9 @@ def kernel():
     return found[-1] if found else None
 
 
-def under_keel(k):
-    mods = [(k, "name=linux cpus=2 mem=256M console=ttyS0"), (INITRD, "module_of=linux")]
-    con = rig.spawn_qemu(append="loglevel=debug", modules=mods, smp=2, icount=True,
+def under_keel(k, cpus):
+    mods = [(k, "name=linux cpus=%d mem=256M console=ttyS0" % cpus), (INITRD, "module_of=linux")]
+    con = rig.spawn_qemu(append="loglevel=debug", modules=mods, smp=cpus, icount=True,
                          timeout=TIMEOUT)
     try:
         con.expect(r"vm linux: launched at tsc (\d+)")
@@ -44,8 +47,9 @@ def under_keel(k):
         con.expect(r"keel> ")
         time.sleep(1)
         con.send("exits linux\r")
-        con.expect(r"vm linux vcpu 1: \d+ exits")
-        con.expect(r"total\s+\d+")
+        for v in range(cpus):
+            con.expect(r"vm linux vcpu %d: \d+ exits" % v)
+            con.expect(r"total\s+\d+")
         text = con.text
         exits = text[text.rfind("vm linux vcpu 0:"):]
         return end - start, exits
@@ -57,7 +61,7 @@ def bare_qemu(k):
     with tempfile.TemporaryDirectory(prefix="keel-linux-bench.") as tmp:
         serial = os.path.join(tmp, "com1.txt")
         argv = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", rig.qemu.CPU, "-m", "256M",
-                "-smp", "2", "-display", "none", "-vga", "none", "-nic", "none", "-no-reboot",
+                "-smp", "1", "-display", "none", "-vga", "none", "-nic", "none", "-no-reboot",
                 "-monitor", "none", "-serial", "file:" + serial, "-icount", "shift=0,sleep=off",
                 "-kernel", str(k), "-initrd", str(INITRD), "-append", "console=ttyS0"]
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -81,18 +85,21 @@ def main():
         print("\nLinux boot: skipped (no /boot/vmlinuz-*-cloud-amd64 or %s; tests/deps.sh and "
               "`make linux-initrd`)" % INITRD)
         return 1
-    keel, exits = under_keel(k)
+    keel1, exits1 = under_keel(k, 1)
+    keel2, exits2 = under_keel(k, 2)
     bare = bare_qemu(k)
-    print("\nLinux boot to the busybox shell (%s, 2 vCPUs, QEMU TCG icount), emulated "
-          "instructions:\n" % k.name)
+    print("\nLinux boot to the busybox shell (%s, QEMU TCG icount), emulated instructions:\n"
+          % k.name)
     print("| run | instructions |")
     print("|---|---|")
-    print("| under Keel (SVM), VM launch to shell | %d |" % keel)
-    print("| directly under QEMU, power-on to shell | %s |" % (bare if bare else "n/a"))
+    print("| under Keel (SVM), 1 vCPU, VM launch to shell | %d |" % keel1)
+    print("| directly under QEMU, 1 CPU, power-on to shell | %s |" % (bare if bare else "n/a"))
+    print("| under Keel (SVM), 2 vCPUs, VM launch to shell | %d |" % keel2)
     if bare:
-        print("\nratio Keel / QEMU: %.2f" % (keel / bare))
-    print("\nExits during that boot (the shell's `exits linux`, taken at the prompt):\n")
-    print(exits.strip())
+        print("\nratio Keel / QEMU (1 CPU): %.2f" % (keel1 / bare))
+    for n, exits in ((1, exits1), (2, exits2)):
+        print("\nExits during the %d-vCPU boot (the shell's `exits linux` at the prompt):\n" % n)
+        print(exits.strip())
     return 0 if bare else 1
 
 
