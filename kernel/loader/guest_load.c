@@ -128,8 +128,30 @@ static int load_initrd(struct vm *vm, const struct bzimage *bz, struct bz_boot *
     return 0;
 }
 
+#define BZ_CMDLINE_GPA  (INFO_GPA + BZ_ZERO_PAGE_LEN)
+#define BZ_CMDLINE_MAX  0x1000ul
+#define BZ_PT_GPA       (BZ_CMDLINE_GPA + BZ_CMDLINE_MAX)  /* PML4, PDPT, 4 page directories */
+#define BZ_PT_PAGES     6
+#define BZ_ENTRY64      0x200       /* startup_64 is 512 bytes into the protected-mode kernel */
+#define PTE_P_RW        0x3ull
+#define PDE_PS          0x80ull     /* a 2 MiB page */
+
+/* For the 64-bit entry: the low 4 GiB identity-mapped with 2 MiB pages, which covers what the
+ * boot protocol asks for (the kernel and its init_size, the zero page, the command line). */
+static void identity_map(struct vm *vm)
+{
+    uint64_t *t = gpa_host_ptr(&vm->mem, BZ_PT_GPA, BZ_PT_PAGES * PAGE_SIZE);
+    memset(t, 0, BZ_PT_PAGES * PAGE_SIZE);
+    t[0] = (BZ_PT_GPA + PAGE_SIZE) | PTE_P_RW;
+    for (uint64_t i = 0; i < 4; i++)
+        t[512 + i] = (BZ_PT_GPA + (2 + i) * PAGE_SIZE) | PTE_P_RW;
+    for (uint64_t i = 0; i < 4 * 512; i++)
+        t[1024 + i] = i << 21 | PTE_P_RW | PDE_PS;
+}
+
 /* A Linux bzImage: kernel at 1 MiB, zero page and command line where the multiboot info would
- * be, the initrd at the top of low RAM; 32-bit entry with ESI = the zero page. */
+ * be, the initrd at the top of low RAM. vCPU 0 starts at the 64-bit entry when the kernel has one
+ * (XLF_KERNEL_64), else at the 32-bit one; RSI = the zero page either way. */
 static int load_linux(struct vm *vm, char *err, size_t errlen)
 {
     const uint8_t *file = (const void *)vm->image->start;
@@ -139,16 +161,16 @@ static int load_linux(struct vm *vm, char *err, size_t errlen)
     if (bzimage_parse(file, vm->image->end - vm->image->start, vm->ram_size, &bz, err,
                       errlen) != 0)
         return -1;
-    if (clen > bz.cmdline_max || clen >= INFO_SIZE - BZ_ZERO_PAGE_LEN) {
+    if (clen > bz.cmdline_max || clen >= BZ_CMDLINE_MAX) {
         ksnprintf(err, errlen, "command line of %zu bytes is longer than the kernel takes (%u)",
                   clen, bz.cmdline_max);
         return -1;
     }
     memcpy(gpa_host_ptr(&vm->mem, BZ_LOAD_ADDR, bz.kernel_len), file + bz.kernel_off,
            bz.kernel_len);
-    memcpy(gpa_host_ptr(&vm->mem, INFO_GPA + BZ_ZERO_PAGE_LEN, clen + 1), args, clen + 1);
+    memcpy(gpa_host_ptr(&vm->mem, BZ_CMDLINE_GPA, clen + 1), args, clen + 1);
     struct mbinfo_params p = { .ram = vm->ram_size, .ram_high = vm->high_size };
-    struct bz_boot b = { .cmdline_gpa = INFO_GPA + BZ_ZERO_PAGE_LEN };
+    struct bz_boot b = { .cmdline_gpa = BZ_CMDLINE_GPA };
     if (load_acpi(vm, &p, err, errlen) != 0 || load_initrd(vm, &bz, &b, err, errlen) != 0)
         return -1;
     b.rsdp_gpa = ACPI_BUILD_GPA + ((const uint8_t *)p.rsdp -
@@ -167,6 +189,12 @@ static int load_linux(struct vm *vm, char *err, size_t errlen)
     }
     struct vcpu *v = vm->vcpus[0];
     v->entry_rip = BZ_LOAD_ADDR;
+    v->entry_cr3 = 0;
+    if (bz.entry64) {
+        identity_map(vm);
+        v->entry_rip = BZ_LOAD_ADDR + BZ_ENTRY64;
+        v->entry_cr3 = BZ_PT_GPA;
+    }
     v->entry_rax = v->entry_rbx = 0;
     v->gpr[GPR_RSI] = INFO_GPA;
     return 0;
