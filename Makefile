@@ -32,7 +32,18 @@ DEFAULT_GUEST      := $(BUILD)/guests/hello.elf
 DEFAULT_GUEST_ARGS := name=hello mem=16M spin
 KEEL_ARGS          ?=
 
-.PHONY: all iso netboot guests unit test run run-uefi bench deps clean
+# The Linux guest: Debian's stock cloud kernel (tests/deps.sh installs linux-image-cloud-amd64)
+# and a busybox initramfs built here (tests/linux/mkinitramfs.py). `make run` boots it beside the
+# default guest when the kernel is there.
+LINUX_KERNEL ?= $(lastword $(sort $(wildcard /boot/vmlinuz-*-cloud-amd64)))
+LINUX_INITRD := $(BUILD)/linux/initramfs.cpio.gz
+LINUX_ARGS   := name=linux cpus=2 mem=256M console=ttyS0
+BUSYBOX      := /bin/busybox
+COMMA        := ,
+RUN_MODULES  := $(DEFAULT_GUEST) $(DEFAULT_GUEST_ARGS)$(if $(LINUX_KERNEL),$(COMMA)$(LINUX_KERNEL) \
+                $(LINUX_ARGS)$(COMMA)$(abspath $(LINUX_INITRD)) module_of=linux)
+
+.PHONY: all iso netboot guests linux-initrd unit test run run-uefi bench deps clean
 all: $(KEEL)
 
 $(KEEL): $(OBJS) linker.ld
@@ -57,6 +68,17 @@ guests:
 
 $(DEFAULT_GUEST): guests
 
+linux-initrd: $(LINUX_INITRD)
+
+$(LINUX_INITRD): tests/linux/mkinitramfs.py $(BUSYBOX) $(BUILD)/linux/tsc
+	@echo "  CPIO  $@"
+	@$(PYTHON) tests/linux/mkinitramfs.py $(BUSYBOX) $@ $(BUILD)/linux/tsc
+
+$(BUILD)/linux/tsc: tests/linux/tsc.c
+	@mkdir -p $(dir $@)
+	@echo "  CC    $@"
+	@$(CC) -static -nostdlib -O2 -fno-pie -no-pie -fno-stack-protector -o $@ $<
+
 iso: $(KEEL) guests
 	boot/mkiso.sh $(ISO) $(KEEL) "$(KEEL_ARGS)" $(DEFAULT_GUEST) "$(DEFAULT_GUEST_ARGS)"
 
@@ -70,14 +92,15 @@ unit:
 deps:
 	@tests/deps.sh
 
-# Boots Keel in QEMU (AMD SVM under TCG) with the default guest, serial console on this terminal.
-# Leave QEMU with Ctrl-A X.
+# Boots Keel in QEMU (AMD SVM under TCG) with the default guest and, when the kernel is there,
+# Linux (`console linux` in Keel's shell reaches its busybox prompt, Ctrl-] comes back). Serial
+# console on this terminal; leave QEMU with Ctrl-A X.
 run: deps
-	$(MAKE) all guests
-	qemu-system-x86_64 -accel tcg -cpu qemu64,+svm,+npt -smp 2 -m 512M -display none \
+	$(MAKE) all guests $(if $(LINUX_KERNEL),linux-initrd)
+	qemu-system-x86_64 -accel tcg -cpu qemu64,+svm,+npt -smp 4 -m 1G -display none \
 	    -chardev stdio,id=con,mux=on,signal=off -serial chardev:con -mon chardev=con \
 	    -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-	    -kernel $(KEEL) -append "$(KEEL_ARGS)" -initrd "$(DEFAULT_GUEST) $(DEFAULT_GUEST_ARGS)"
+	    -kernel $(KEEL) -append "$(KEEL_ARGS)" -initrd "$(RUN_MODULES)"
 
 # The hybrid image under UEFI (Debian's OVMF), serial console on this terminal.
 run-uefi: deps
@@ -88,12 +111,12 @@ run-uefi: deps
 	    -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 -cdrom $(ISO)
 
 test: deps
-	$(MAKE) all guests
+	$(MAKE) all guests linux-initrd
 	$(PYTHON) -m pytest
 
 # Instructions per exit round trip (QEMU icount, Bochs); prints a table, asserts nothing.
 bench: deps
-	$(MAKE) all guests
+	$(MAKE) all guests linux-initrd
 	$(PYTHON) tests/bench.py
 
 clean:

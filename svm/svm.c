@@ -223,6 +223,13 @@ static int svm_vcpu_init(struct vcpu *v)
     g->rsp = 0;
     g->rax = v->entry_rax;
     g->g_pat = GUEST_PAT;
+    if (v->entry_cr3) {     /* Linux's 64-bit entry: long mode on the loader's page tables */
+        seg(&g->cs, ENTRY_CS, SVM_SEG_TYPE_CODE64, 0xFFFFFFFF);
+        g->cr0 |= CR0_PG;
+        g->cr3 = v->entry_cr3;
+        g->cr4 = CR4_PAE;
+        g->efer |= EFER_LME | EFER_LMA;
+    }
     v->gpr[GPR_RAX] = v->entry_rax;
     v->gpr[GPR_RBX] = v->entry_rbx;
     s->bad_state = svm_check_state(vmcb);

@@ -226,6 +226,7 @@ _Static_assert(__builtin_offsetof(struct vmcb, save.g_pat) == 0x668, "VMCB layou
 
 /* Segment attributes in the VMCB's compressed form. */
 #define SVM_SEG_TYPE_CODE32         0xC9B   /* G, D, P, S, execute/read, accessed */
+#define SVM_SEG_TYPE_CODE64         0xA9B   /* G, L, P, S, execute/read, accessed */
 #define SVM_SEG_TYPE_DATA32         0xC93   /* G, B, P, S, read/write, accessed */
 #define SVM_SEG_TYPE_TSS32_BUSY     0x08B
 #define SVM_SEG_TYPE_LDT            0x082

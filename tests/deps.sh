@@ -38,6 +38,11 @@ have_cmd mformat || need mtools
 have_cmd clang || need clang
 [ -n "$(ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ] ||
     need libclang-rt-14-dev
+# The Linux guest (tests/test_linux.py, `make run`): Debian's stock cloud kernel, used as it is
+# from /boot, and a static busybox for its initramfs.
+[ -n "$(ls /boot/vmlinuz-*-cloud-amd64 2>/dev/null)" ] || need linux-image-cloud-amd64
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed" ||
+    need busybox-static
 [ -x /usr/bin/python3 ] || need python3
 py_has pytest || need python3-pytest
 py_has pexpect || need python3-pexpect

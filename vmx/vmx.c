@@ -754,6 +754,8 @@ static int vmx_vcpu_init(struct vcpu *v)
     r[VREG_CS_BASE] = 0;
     r[VREG_CS_ATTR] = AR_CODE32;
     r[VREG_PAT] = GUEST_PAT_DEFAULT;
+    if (v->entry_cr3)
+        vmx_entry_long_mode(v, r);
     v->gpr[GPR_RAX] = v->entry_rax;
     v->gpr[GPR_RBX] = v->entry_rbx;
     if (v->uid == 0 || v->uid > 0xFFFF) {

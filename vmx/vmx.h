@@ -131,6 +131,7 @@ enum vmx_seg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR 
 void vmx_write_seg(enum vmx_seg s, uint16_t sel, uint64_t base, uint32_t limit, uint32_t ar);
 /* vmx/vmx_state.c */
 void vmx_reset(struct vcpu *v, uint8_t vector);
+void vmx_entry_long_mode(struct vcpu *v, uint64_t *r);     /* vmx_state.c */
 void vmx_get_state(struct vcpu *v, struct vcpu_snapshot *st);
 
 /* ept.c */

@@ -7,6 +7,7 @@
 #define AR_REAL_CODE    0x009Bu
 #define AR_REAL_DATA    0x0093u
 #define AR_LDT          0x0082u
+#define AR_CODE64       0xA09Bu     /* P, S, DPL 0, execute/read accessed, L, G */
 #define CR0_INIT        (CR0_CD | CR0_NW | CR0_ET)
 
 /* INIT (SDM vol. 3 table 10-1), then the SIPI: real mode at vector:0000. The VMCS is current. */
@@ -53,6 +54,17 @@ void vmx_reset(struct vcpu *v, uint8_t vector)
         v->gpr[i] = 0;
     v->gpr[GPR_RDX] = id.eax;           /* the processor signature */
     vmx_flush_guest_tlb(v);
+}
+
+/* Linux's 64-bit entry (boot protocol): long mode, paging on the loader's page tables, a 64-bit
+ * code segment; r is the soft register file vmx_vcpu_init fills before the first load. */
+void vmx_entry_long_mode(struct vcpu *v, uint64_t *r)
+{
+    r[VREG_CR0] |= CR0_PG;
+    r[VREG_CR3] = v->entry_cr3;
+    r[VREG_CR4] = CR4_PAE;
+    r[VREG_EFER] = EFER_LME | EFER_LMA;
+    r[VREG_CS_ATTR] = AR_CODE64;
 }
 
 void vmx_get_state(struct vcpu *v, struct vcpu_snapshot *st)

@@ -1,5 +1,6 @@
 #include "kernel/loader/guest_load.h"
 #include "kernel/loader/acpi_build.h"
+#include "kernel/loader/bzimage.h"
 #include "kernel/loader/guest_image.h"
 #include "kernel/loader/mbinfo.h"
 #include "kernel/virt/vm.h"
@@ -90,10 +91,125 @@ static int load_acpi(struct vm *vm, struct mbinfo_params *p, char *err, size_t e
     return 0;
 }
 
+int guest_load_check(const struct boot_module *m, uint64_t mem, char *err, size_t errlen)
+{
+    const void *file = (const void *)m->start;
+    size_t len = m->end - m->start;
+    struct bzimage bz;
+    struct guest_image gi;
+    if (bzimage_detect(file, len))
+        return bzimage_parse(file, len, mem < VM_LOW_RAM_MAX ? mem : VM_LOW_RAM_MAX, &bz, err,
+                             errlen);
+    return guest_image_parse(file, len, mem, &gi, err, errlen);
+}
+
+/* The VM's modules, one after the other (each 4-byte aligned, as GRUB's `initrd a b` does: Linux
+ * unpacks concatenated cpio archives), page-aligned at the top of low RAM below max. */
+static int load_initrd(struct vm *vm, const struct bzimage *bz, struct bz_boot *b, char *err,
+                       size_t errlen)
+{
+    uint64_t total = 0, top = vm->ram_size < bz->initrd_max ? vm->ram_size : bz->initrd_max;
+    for (unsigned i = 0; i < vm->nmods; i++)
+        total = ((total + 3) & ~3ul) + (vm->mods[i]->end - vm->mods[i]->start);
+    if (!total)
+        return 0;
+    uint64_t at = (top - total) & ~(PAGE_SIZE - 1);
+    if (total > top || at < bz->need_end) {
+        ksnprintf(err, errlen, "initrd of %lu bytes does not fit between the kernel (up to %#lx) "
+                  "and %#lx", total, bz->need_end, top);
+        return -1;
+    }
+    uint8_t *dst = gpa_host_ptr(&vm->mem, at, total);
+    uint64_t off = 0;
+    for (unsigned i = 0; i < vm->nmods; i++) {
+        uint64_t len = vm->mods[i]->end - vm->mods[i]->start, pad = ((off + 3) & ~3ul) - off;
+        memset(dst + off, 0, pad);
+        memcpy(dst + off + pad, (const void *)vm->mods[i]->start, len);
+        off += pad + len;
+    }
+    b->initrd_gpa = (uint32_t)at;
+    b->initrd_len = (uint32_t)total;
+    return 0;
+}
+
+#define BZ_CMDLINE_GPA  (INFO_GPA + BZ_ZERO_PAGE_LEN)
+#define BZ_CMDLINE_MAX  0x1000ul
+#define BZ_PT_GPA       (BZ_CMDLINE_GPA + BZ_CMDLINE_MAX)  /* PML4, PDPT, 4 page directories */
+#define BZ_PT_PAGES     6
+#define BZ_ENTRY64      0x200       /* startup_64 is 512 bytes into the protected-mode kernel */
+#define PTE_P_RW        0x3ull
+#define PDE_PS          0x80ull     /* a 2 MiB page */
+
+/* For the 64-bit entry: the low 4 GiB identity-mapped with 2 MiB pages, which covers what the
+ * boot protocol asks for (the kernel and its init_size, the zero page, the command line). */
+static void identity_map(struct vm *vm)
+{
+    uint64_t *t = gpa_host_ptr(&vm->mem, BZ_PT_GPA, BZ_PT_PAGES * PAGE_SIZE);
+    memset(t, 0, BZ_PT_PAGES * PAGE_SIZE);
+    t[0] = (BZ_PT_GPA + PAGE_SIZE) | PTE_P_RW;
+    for (uint64_t i = 0; i < 4; i++)
+        t[512 + i] = (BZ_PT_GPA + (2 + i) * PAGE_SIZE) | PTE_P_RW;
+    for (uint64_t i = 0; i < 4 * 512; i++)
+        t[1024 + i] = i << 21 | PTE_P_RW | PDE_PS;
+}
+
+/* A Linux bzImage: kernel at 1 MiB, zero page and command line where the multiboot info would
+ * be, the initrd at the top of low RAM. vCPU 0 starts at the 64-bit entry when the kernel has one
+ * (XLF_KERNEL_64), else at the 32-bit one; RSI = the zero page either way. */
+static int load_linux(struct vm *vm, char *err, size_t errlen)
+{
+    const uint8_t *file = (const void *)vm->image->start;
+    const char *args = vm->cfg.args;
+    size_t clen = strlen(args);
+    struct bzimage bz;
+    if (bzimage_parse(file, vm->image->end - vm->image->start, vm->ram_size, &bz, err,
+                      errlen) != 0)
+        return -1;
+    if (clen > bz.cmdline_max || clen >= BZ_CMDLINE_MAX) {
+        ksnprintf(err, errlen, "command line of %zu bytes is longer than the kernel takes (%u)",
+                  clen, bz.cmdline_max);
+        return -1;
+    }
+    memcpy(gpa_host_ptr(&vm->mem, BZ_LOAD_ADDR, bz.kernel_len), file + bz.kernel_off,
+           bz.kernel_len);
+    memcpy(gpa_host_ptr(&vm->mem, BZ_CMDLINE_GPA, clen + 1), args, clen + 1);
+    struct mbinfo_params p = { .ram = vm->ram_size, .ram_high = vm->high_size };
+    struct bz_boot b = { .cmdline_gpa = BZ_CMDLINE_GPA };
+    if (load_acpi(vm, &p, err, errlen) != 0 || load_initrd(vm, &bz, &b, err, errlen) != 0)
+        return -1;
+    b.rsdp_gpa = ACPI_BUILD_GPA + ((const uint8_t *)p.rsdp -
+                                   (const uint8_t *)gpa_host_ptr(&vm->mem, ACPI_BUILD_GPA, 1));
+    static struct bz_e820 map[BZ_E820_MAX];     /* only CPU 0 loads guests */
+    uint64_t base[BZ_E820_MAX], len[BZ_E820_MAX];
+    uint32_t type[BZ_E820_MAX];
+    b.ne820 = mbinfo_memory_map(&p, base, len, type, BZ_E820_MAX);
+    for (unsigned i = 0; i < b.ne820 && i < BZ_E820_MAX; i++)
+        map[i] = (struct bz_e820){ base[i], len[i], type[i] };
+    b.e820 = map;
+    if (bzimage_zero_page(gpa_host_ptr(&vm->mem, INFO_GPA, BZ_ZERO_PAGE_LEN), file, &bz,
+                          &b) != 0) {
+        ksnprintf(err, errlen, "more than %d e820 entries", BZ_E820_MAX);
+        return -1;
+    }
+    struct vcpu *v = vm->vcpus[0];
+    v->entry_rip = BZ_LOAD_ADDR;
+    v->entry_cr3 = 0;
+    if (bz.entry64) {
+        identity_map(vm);
+        v->entry_rip = BZ_LOAD_ADDR + BZ_ENTRY64;
+        v->entry_cr3 = BZ_PT_GPA;
+    }
+    v->entry_rax = v->entry_rbx = 0;
+    v->gpr[GPR_RSI] = INFO_GPA;
+    return 0;
+}
+
 int guest_load(struct vm *vm, char *err, size_t errlen)
 {
     const struct boot_module *m = vm->image;
     struct guest_image gi;
+    if (bzimage_detect((const void *)m->start, m->end - m->start))
+        return load_linux(vm, err, errlen);
     if (guest_image_parse((const void *)m->start, m->end - m->start, vm->ram_size, &gi, err,
                           errlen) != 0)
         return -1;

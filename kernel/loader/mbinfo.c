@@ -83,6 +83,19 @@ static void guest_map(const struct mbinfo_params *p, struct map *m)
         map_usable(m, p, MBINFO_HIGH_BASE, MBINFO_HIGH_BASE + p->ram_high);
 }
 
+unsigned mbinfo_memory_map(const struct mbinfo_params *p, uint64_t *base, uint64_t *len,
+                           uint32_t *type, unsigned max)
+{
+    struct map m;
+    guest_map(p, &m);
+    for (unsigned i = 0; i < m.n && i < max; i++) {
+        base[i] = m.base[i];
+        len[i] = m.len[i];
+        type[i] = m.type[i];
+    }
+    return m.n;
+}
+
 /* The ACPI range, when listed, must lie in one RAM range (usable, or the BIOS area). */
 static bool acpi_ok(const struct mbinfo_params *p)
 {

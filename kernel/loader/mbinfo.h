@@ -72,4 +72,9 @@ struct mbinfo_params {
 long mbinfo_build(void *buf, size_t bufsize, uint64_t buf_gpa, const struct mbinfo_params *p,
                   uint64_t *info_gpa);
 
+/* The same guest memory map for other boot protocols (a Linux e820 map): writes up to max
+ * ranges (types MB_MEMORY_*) and returns how many the map has. */
+unsigned mbinfo_memory_map(const struct mbinfo_params *p, uint64_t *base, uint64_t *len,
+                           uint32_t *type, unsigned max);
+
 #endif

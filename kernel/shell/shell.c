@@ -29,6 +29,11 @@ static volatile enum shell_mode mode = SH_OFF;
 static bool shown;                  /* prompt + line are on the screen (console lock) */
 static struct line_edit le;
 static struct vm *console_vm;
+/* Bytes typed under `console <vm>` that the vUART's 16-byte FIFO had no room for yet: a real
+ * serial line is paced by its baud rate, Keel's console hands over a burst (a pasted line). */
+#define TYPEAHEAD       256
+static uint8_t typeahead[TYPEAHEAD];
+static unsigned ta_head, ta_len;
 static bool polling;
 
 static void cmd_help(int argc, char **argv);
@@ -247,6 +252,7 @@ static void console_leave(const char *why)
     struct vm *vm = console_vm;
     vm->uart.direct = false;
     console_vm = 0;
+    ta_len = 0;
     kprintf("\nconsole: %s; back in the shell\n", why);
     mode = SH_BUSY;
     console_locked(prompt_locked, 0);
@@ -267,8 +273,15 @@ static bool console_byte(uint8_t c)
         console_leave("disconnected");
         return false;
     }
-    vuart_push_input(console_vm, c);    /* a full buffer drops the byte, as a UART would */
+    if (ta_len < TYPEAHEAD)         /* beyond that, bytes are dropped as by a UART overrun */
+        typeahead[(ta_head + ta_len++) % TYPEAHEAD] = c;
     return true;
+}
+
+static void console_feed(struct vm *vm)
+{
+    for (; ta_len && vuart_push_input(vm, typeahead[ta_head]); ta_len--)
+        ta_head = (ta_head + 1) % TYPEAHEAD;
 }
 
 static void console_poll(void)
@@ -281,6 +294,7 @@ static void console_poll(void)
             console_leave(why);
             return;
         }
+        console_feed(vm);
         int c = uart_getc();
         if (c < 0 || !console_byte((uint8_t)c))
             return;

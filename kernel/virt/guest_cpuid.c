@@ -6,6 +6,7 @@
 #include "kernel/x86.h"
 #include "kernel/virt/intr.h"
 #include "drivers/timer.h"
+#include "kernel/virt/kvmclock.h"
 
 #define HV_LEAF_BASE        0x40000000u
 #define HV_LEAF_MAX         0x40000010u
@@ -62,6 +63,10 @@ static void hv_leaf(uint32_t leaf, struct cpuid_regs *r)
     *r = (struct cpuid_regs){ 0 };
     if (leaf == HV_LEAF_BASE)
         *r = (struct cpuid_regs){ HV_LEAF_MAX, HV_SIG, HV_SIG, HV_SIG };
+    else if (leaf == KVM_CPUID_SIGNATURE)
+        *r = (struct cpuid_regs){ KVM_CPUID_FEATURES, KVM_SIG_EBX, KVM_SIG_ECX, KVM_SIG_EDX };
+    else if (leaf == KVM_CPUID_FEATURES)
+        *r = (struct cpuid_regs){ KVMCLOCK_FEATURES, 0, 0, 0 };
     else if (leaf == HV_LEAF_TIMING)
         *r = (struct cpuid_regs){ (uint32_t)(tsc_hz / 1000), (uint32_t)(APIC_BUS_HZ / 1000), 0, 0 };
 }

@@ -1,6 +1,7 @@
 /* The MSRs a guest may touch. Everything not listed raises #GP, as on a CPU without it. */
 #include "kernel/virt/exit.h"
 #include "kernel/virt/intr.h"
+#include "kernel/virt/kvmclock.h"
 #include "kernel/virt/vendor.h"
 #include "kernel/virt/vm.h"
 #include "kernel/log.h"
@@ -9,6 +10,9 @@
 #define MSR_IA32_TSC            0x00000010
 #define MSR_IA32_BIOS_SIGN_ID   0x0000008B
 #define MSR_IA32_MISC_ENABLE    0x000001A0
+/* AMD family 0Fh/10h "interrupt pending message" (BKDG): Linux reads it for erratum 400 on such
+ * CPUs (QEMU's qemu64 is one). 0: C1E is never active, Keel's HLT does not enter it. */
+#define MSR_K8_INT_PENDING_MSG  0xC0010055
 #define FEATURE_CONTROL_LOCKED  1ul
 #define MISC_ENABLE_FAST_STRING 1ul
 #define EFER_GUEST_BITS         (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)
@@ -84,9 +88,16 @@ int exit_rdmsr(struct vcpu *v)
     case MSR_IA32_MISC_ENABLE:
         val = MISC_ENABLE_FAST_STRING;
         break;
+    case MSR_K8_INT_PENDING_MSG:
+        if (vendor != &svm_vendor)
+            return gp(v, "rdmsr", msr);
+        val = 0;
+        break;
     default:
         if (msr - MSR_X2APIC_FIRST <= MSR_X2APIC_LAST - MSR_X2APIC_FIRST &&
             vlapic_msr_read(&v->lapic, msr, &val, rdtsc()))
+            break;
+        if (kvmclock_rdmsr(v, msr, &val))
             break;
         return gp(v, "rdmsr", msr);
     }
@@ -134,6 +145,8 @@ int exit_wrmsr(struct vcpu *v)
                 v->intr_check = true;       /* may open LINT0 to the PIC's INTR */
             return EXIT_NEXT;
         }
+        if (kvmclock_wrmsr(v, msr, val))
+            return EXIT_NEXT;
         return gp(v, "wrmsr", msr);
     }
 }

@@ -227,11 +227,19 @@ static inline void io_init(struct io *io)
 #define RESET_RST_CPU   0x04
 #define PORT_FWCFG_LAST 0x511
 
+/* A byte at 0xCF9 is the PIIX reset control register, not part of the PCI configuration window
+ * (CONFIG_ADDRESS at 0xCF8 answers dword accesses only). */
+static bool pci_port(uint16_t port, unsigned size)
+{
+    return port >= PCI_CONFIG_ADDRESS && port <= PCI_CONFIG_DATA + 3 &&
+           !(port == PORT_RESET && size == 1);
+}
+
 /* Devices that take whole accesses (the PCI window, fw_cfg, the PM block); true if claimed. */
 static bool wide_read(struct platform *p, uint16_t port, unsigned size, uint32_t *val,
                       uint64_t now)
 {
-    if (port >= PCI_CONFIG_ADDRESS && port <= PCI_CONFIG_DATA + 3)
+    if (pci_port(port, size))
         *val = vpci_read(&p->pci, port, size);
     else if (port >= FW_CFG_PORT_SEL && port <= PORT_FWCFG_LAST)
         *val = vfwcfg_read(&p->fwcfg, port, size);
@@ -245,7 +253,7 @@ static bool wide_read(struct platform *p, uint16_t port, unsigned size, uint32_t
 static bool wide_write(struct platform *p, uint16_t port, unsigned size, uint32_t val,
                        uint64_t now, struct io *io)
 {
-    if (port >= PCI_CONFIG_ADDRESS && port <= PCI_CONFIG_DATA + 3) {
+    if (pci_port(port, size)) {
         vpci_write(&p->pci, port, size, val);
     } else if (port >= FW_CFG_PORT_SEL && port <= PORT_FWCFG_LAST) {
         vfwcfg_write(&p->fwcfg, port, size, val);

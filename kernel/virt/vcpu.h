@@ -115,6 +115,8 @@ struct vcpu {
 
     /* Entry state (multiboot: 32-bit protected mode). */
     uint64_t entry_rip, entry_rax, entry_rbx;
+    uint64_t entry_cr3;     /* non-zero: start in 64-bit mode with these page tables (Linux) */
+    uint64_t kvm_system_time;           /* MSR_KVM_SYSTEM_TIME_NEW (kvmclock.c) */
 
     struct vcpu_cpu_state cstate;
 };

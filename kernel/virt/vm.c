@@ -2,7 +2,6 @@
 #include "kernel/virt/vm.h"
 #include "kernel/virt/intr.h"
 #include "kernel/virt/exit.h"
-#include "kernel/loader/guest_image.h"
 #include "kernel/loader/guest_load.h"
 #include "kernel/log.h"
 #include "kernel/percpu.h"
@@ -178,10 +177,8 @@ static struct vm *create_vm(const struct boot_module *m, const struct guest_cfg 
                             char *err, size_t errlen)
 {
     unsigned cpus[VM_MAX_VCPUS];
-    struct guest_image gi;
     /* A broken image is the more useful complaint, so check it before any resources. */
-    if (guest_image_parse((const void *)m->start, m->end - m->start, cfg->mem, &gi, err,
-                          errlen) != 0)
+    if (guest_load_check(m, cfg->mem, err, errlen) != 0)
         return 0;
     if (vm_by_name(cfg->name)) {
         ksnprintf(err, errlen, "a VM named '%s' already exists", cfg->name);
@@ -234,6 +231,7 @@ void vm_launch(struct vm *vm)
 {
     kprintf("vm %s started: %u vcpu(s), %lu MiB, entry %#lx\n", vm->name, vm->nvcpus,
             vm->cfg.mem >> 20, vm->vcpus[0]->entry_rip);
+    pr_debug("vm %s: launched at tsc %lu\n", vm->name, rdtsc());  /* for boot benchmarks */
     for (unsigned i = 0; i < vm->nvcpus; i++) {
         struct vcpu *v = vm->vcpus[i];
         __atomic_store_n(&percpu_of(v->pcpu)->vcpu, v, __ATOMIC_RELEASE);

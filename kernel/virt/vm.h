@@ -57,6 +57,7 @@ struct vm {
     struct platform platform;
     struct hole_log holes;
 
+    uint64_t kvm_wall_clock;        /* MSR_KVM_WALL_CLOCK_NEW (kvmclock.c) */
     bool emul_warned;               /* the emulator's one warning for this VM was printed */
     volatile bool guest_reset;      /* the guest asked for a reset: vCPUs are leaving */
     unsigned reset_left;            /* vCPUs still to leave before the reset is done */

@@ -187,6 +187,8 @@ static void clear_vcpu(struct vcpu *v)
     v->trace_next = 0;
     memset(v->trace, 0, sizeof v->trace);
     v->entry_rip = v->entry_rax = v->entry_rbx = 0;
+    v->kvm_system_time = 0;
+    v->entry_cr3 = 0;
     intr_vcpu_init(v);
     vcpu_state_reset(v);
 }
