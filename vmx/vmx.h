@@ -133,6 +133,11 @@ void vmx_write_seg(enum vmx_seg s, uint16_t sel, uint64_t base, uint32_t limit, 
 void vmx_reset(struct vcpu *v, uint8_t vector);
 void vmx_get_state(struct vcpu *v, struct vcpu_snapshot *st);
 
+/* vmx_debug.c: gdb's intercepts and single-step (monitor trap flag) */
+void vmx_set_debug(struct vcpu *v, unsigned flags);
+int vmx_debug_exception(struct vcpu *v, uint32_t intr_info);
+int vmx_exit_mtf(struct vcpu *v);
+
 /* ept.c */
 extern struct pt_format vmx_ept_format;
 uint64_t vmx_eptp(struct vm *vm);

@@ -260,8 +260,15 @@ static enum gdb_cmd_kind parse_vcont(struct cur *c, struct gdb_cmd *cmd)
             return GDB_BAD;
         struct gdb_vcont *a = &cmd->vcont[cmd->nvcont++];
         a->action = (char)*c->p++;
+        uint64_t sig;
+        if (a->action == 'C' || a->action == 'S') {
+            /* A VM has no signals to deliver: C and S are c and s (gdb wants all four). */
+            if (!num(c, &sig) || sig > 255)
+                return GDB_BAD;
+            a->action = a->action == 'C' ? 'c' : 's';
+        }
         if (a->action != 'c' && a->action != 's')
-            return GDB_UNKNOWN;     /* C/S with signals, t, r: not offered in vCont? */
+            return GDB_UNKNOWN;     /* t, r: not offered in vCont? */
         a->thread = GDB_THREAD_ALL;
         if (eat(c, ':') && !thread_id(c, &a->thread))
             return GDB_BAD;

@@ -32,6 +32,8 @@ struct gdb_rx {
 };
 
 void gdb_rx_init(struct gdb_rx *rx);
+/* In the middle of a packet (state 0 is the idle state between packets). */
+static inline bool gdb_rx_busy(const struct gdb_rx *rx) { return rx->state != 0; }
 enum gdb_rx_event gdb_rx_byte(struct gdb_rx *rx, uint8_t c);
 
 /* ---- sending ---- */

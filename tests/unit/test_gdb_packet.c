@@ -176,7 +176,11 @@ static void test_parse(void)
     CHECK_EQ_U64(P("vCont;"), GDB_BAD);
     CHECK_EQ_U64(P("vCont"), GDB_BAD);
     CHECK_EQ_U64(P("vCont;c;c;c;c;c;c;c;c;c"), GDB_BAD);
-    CHECK_EQ_U64(P("vCont;C05"), GDB_UNKNOWN);
+    CHECK_EQ_U64(P("vCont;C05:1;S0b"), GDB_VCONT);
+    CHECK(cmd.nvcont == 2 && cmd.vcont[0].action == 'c' && cmd.vcont[0].thread == 1 &&
+          cmd.vcont[1].action == 's');
+    CHECK_EQ_U64(P("vCont;C"), GDB_BAD);
+    CHECK_EQ_U64(P("vCont;t"), GDB_UNKNOWN);
     CHECK_EQ_U64(P("vMustReplyEmpty"), GDB_UNKNOWN);
     CHECK_EQ_U64(P("qSupported:multiprocess+;swbreak+"), GDB_SUPPORTED);
     CHECK_EQ_U64(P("qfThreadInfo"), GDB_THREADS_FIRST);
