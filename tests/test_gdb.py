@@ -15,6 +15,8 @@ it waits in `continue` (gdb passes it on as the 0x03 byte). Line numbers come fr
 the guest's source, never from this file."""
 import os
 import re
+import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -155,11 +157,41 @@ def start_qemu(tmp, port):
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 
+class Relay:
+    """Bochs's COM2 in socket-client mode connects to .bochs_port when Bochs starts (its
+    socket-server mode would wait for gdb before booting, and gdb must attach only once the
+    guest is ready: the guest's start-up clears what gdb would have set); gdb connects to
+    .port later, and the bytes go both ways."""
+
+    def __init__(self):
+        self.lb, self.lg = socket.socket(), socket.socket()
+        for s in (self.lb, self.lg):
+            s.bind(("127.0.0.1", 0))
+            s.listen(1)
+        self.bochs_port, self.port = self.lb.getsockname()[1], self.lg.getsockname()[1]
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        b, _ = self.lb.accept()
+        g, _ = self.lg.accept()
+        try:
+            while True:
+                ready, _, _ = select.select([b, g], [], [], 1)
+                for s in ready:
+                    data = s.recv(4096)
+                    if not data:
+                        return
+                    (g if s is b else b).sendall(data)
+        finally:
+            b.close()
+            g.close()
+
+
 def start_bochs(tmp, port):
     iso = rig.make_iso(APPEND, [(rig.guest("gdb_test"), MODULE_ARGS)])
     rc = rbochs.bochsrc(iso, "enabled=1, mode=file, dev=%s" % os.path.join(tmp, "com1.txt"),
                         "corei7_skylake_x", 3, 256, 4000000, os.path.join(tmp, "bochs.log"),
-                        ["com2: enabled=1, mode=socket-server, dev=localhost:%d" % port])
+                        ["com2: enabled=1, mode=socket-client, dev=localhost:%d" % port])
     with open(os.path.join(tmp, "bochsrc"), "w") as f:
         f.write(rc)
     with open(os.path.join(tmp, "cmds"), "w") as f:
@@ -179,16 +211,19 @@ def session(platform):
     scale = rig.timeout_scale()
     bochs = platform == "bochs-vmx"
     tmp = tempfile.mkdtemp(prefix="keel-gdb.")
-    port = free_port()
     com1 = os.path.join(tmp, "com1.txt")
-    proc = (start_bochs if bochs else start_qemu)(tmp, port)
+    if bochs:
+        relay = Relay()
+        port = relay.port
+        proc = start_bochs(tmp, relay.bochs_port)
+    else:
+        port = free_port()
+        proc = start_qemu(tmp, port)
     try:
         gdb_out = ""
-        # Bochs's socket server waits for gdb before it even boots: gdb connects at once and
-        # waits (remotetimeout) for Keel to answer.
-        if bochs or wait_for(com1, r"gdb_test: ready", 60 * scale, proc):
+        if wait_for(com1, r"gdb_test: ready", (600 if bochs else 60) * scale, proc):
             script = Path(tmp) / "script.gdb"
-            script.write_text(SCRIPT.format(remote_timeout=int(120 * scale) if bochs else 10,
+            script.write_text(SCRIPT.format(remote_timeout=int(60 * scale) if bochs else 10,
                                             target="127.0.0.1:%d" % port))
             gdb_out = run_gdb(script, rig.guest("gdb_test"), (900 if bochs else 120) * scale,
                               (120 if bochs else 10) * scale)
@@ -198,6 +233,7 @@ def session(platform):
         proc.wait()
     r = Run(gdb_out, read_text(com1), read_text(os.path.join(tmp, "emu.txt")) +
             read_text(os.path.join(tmp, "bochs.log"))[-3000:])
+    shutil.rmtree(tmp, ignore_errors=True)
     _cache[platform] = r
     return r
 
@@ -277,3 +313,121 @@ def test_detach_guest_exits_0(run):
     assert "gdb_test: gdb_var=777 step=792 watched=42 spun=1 ap=1" in run.serial, run.describe()
     assert re.search(r"vm %s exited status=0" % VM, run.serial), run.describe()
     assert "keel: power off status=0" in run.serial, run.describe()
+
+
+CONSOLE_SCRIPT = """set pagination off
+set confirm off
+set remotetimeout 10
+target remote {target}
+info threads
+print gdb_var
+set var gdb_go = 1
+set var gdb_stop = 1
+detach
+"""
+
+
+@pytest.mark.qemu
+def test_gdb_on_the_console(keel, guests):
+    """`gdb <vm>` in the shell hands COM1 to the stub: the same gdb attaches over the console
+    line (here a TCP socket: the shell is typed to first, then gdb connects), and after detach
+    the guest finishes."""
+    scale = rig.timeout_scale()
+    tmp = tempfile.mkdtemp(prefix="keel-gdbcon.")
+    port = free_port()
+    argv = rig.qemu_argv(append="poweroff", modules=[(rig.guest("gdb_test"), MODULE_ARGS)],
+                         smp=3, serials=["null"])
+    i = argv.index("-serial")
+    argv[i:i + 2] = ["-serial", "tcp:127.0.0.1:%d,server,nowait" % port]
+    log = open(os.path.join(tmp, "emu.txt"), "wb")
+    proc = subprocess.Popen(argv, cwd=rig.ROOT, stdin=subprocess.DEVNULL, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    seen, gdb_out, after = b"", "", b""
+    try:
+        end = time.monotonic() + 60 * scale
+        with socket.create_connection(("127.0.0.1", port), timeout=60 * scale) as s:
+            s.settimeout(1)
+            while b"gdb_test: ready" not in seen and time.monotonic() < end:
+                try:
+                    seen += s.recv(4096)
+                except socket.timeout:
+                    pass
+            s.sendall(b"gdb %s\r" % VM.encode())
+            while b"connect gdb" not in seen and time.monotonic() < end:
+                try:
+                    seen += s.recv(4096)
+                except socket.timeout:
+                    pass
+        script = Path(tmp) / "script.gdb"
+        script.write_text(CONSOLE_SCRIPT.format(target="127.0.0.1:%d" % port))
+        gdb_out = run_gdb(script, rig.guest("gdb_test"), 60 * scale, 10 * scale)
+        with socket.create_connection(("127.0.0.1", port), timeout=10 * scale) as s:
+            s.settimeout(1)
+            end = time.monotonic() + 30 * scale
+            while b"power off" not in after and time.monotonic() < end:
+                try:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    after += chunk
+                except socket.timeout:
+                    pass
+    finally:
+        rig.run.kill_group(proc)
+        proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    text = rig.run.normalize(seen + after)
+    where = "--- gdb ---\n%s\n--- console ---\n%s" % (gdb_out, text[-3000:])
+    assert "connect gdb" in text, where
+    assert re.search(r"^\$1 = 4660$", gdb_out, re.M), where
+    assert re.search(r"^\*?\s+2\s+Thread 2 ", gdb_out, re.M), where
+    assert "[Inferior 1 (Remote target) detached]" in gdb_out, where
+    assert "gdb: session on the console ended" in text, where
+    assert "keel: power off status=0" in text, where
+
+
+FAULT_SCRIPT = """set pagination off
+set confirm off
+set remotetimeout 10
+target remote {target}
+info registers eip
+x/2i $pc
+print $eflags
+detach
+"""
+
+
+@pytest.mark.qemu
+def test_faulted_vm_stays_inspectable(keel, guests):
+    """A VM a triple fault stopped can be attached to afterwards: gdb sees SIGSEGV at the
+    faulting INT3 (the guest's own: gdb had no breakpoint there) and reads its registers and
+    code as they were."""
+    scale = rig.timeout_scale()
+    tmp = tempfile.mkdtemp(prefix="keel-gdbtf.")
+    port = free_port()
+    com1 = os.path.join(tmp, "com1.txt")
+    argv = rig.qemu_argv(append="noshell gdb=com2:tf",
+                         modules=[(rig.guest("triple_fault"), "name=tf")], smp=2, serials=[com1])
+    i = argv.index("-serial")
+    argv[i + 2:i + 2] = ["-serial", "tcp:127.0.0.1:%d,server,nowait" % port]
+    proc = subprocess.Popen(argv, cwd=rig.ROOT, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    gdb_out = ""
+    try:
+        if wait_for(com1, r"vm tf stopped: triple fault at rip=0x[0-9a-f]+", 60 * scale, proc):
+            script = Path(tmp) / "script.gdb"
+            script.write_text(FAULT_SCRIPT.format(target="127.0.0.1:%d" % port))
+            gdb_out = run_gdb(script, rig.guest("triple_fault"), 60 * scale, 10 * scale)
+        serial = read_text(com1)
+    finally:
+        rig.run.kill_group(proc)
+        proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    where = "--- gdb ---\n%s\n--- serial ---\n%s" % (gdb_out, serial[-3000:])
+    m = re.search(r"vm tf stopped: triple fault at rip=(0x[0-9a-f]+)", serial)
+    assert m, where
+    assert "received signal SIGSEGV" in gdb_out, where
+    assert re.search(r"^eip\s+%s\s" % m.group(1), gdb_out, re.M), where
+    assert re.search(r"int3", gdb_out), where
+    assert "[Inferior 1 (Remote target) detached]" in gdb_out, where

@@ -49,6 +49,7 @@ struct vmx_vcpu {
     uint32_t soft_dirty;            /* VREG bits set while clear: written at the next load */
     uint64_t cr0_mask, cr4_mask;    /* guest/host masks: bits Keel owns */
     bool nmi_blocked;               /* an injected NMI's handler has not returned yet */
+    bool tf_ours, tf_guest;         /* gdb's step set RFLAGS.TF (no MTF); the guest's own TF */
     struct vmx_soft_regs soft;
 };
 

@@ -1,5 +1,6 @@
 /* gdb on VMX: #BP and #DB exits while gdb is attached (exception bitmap), single-step by the
- * monitor trap flag (an exit after one guest instruction; the guest's RFLAGS is untouched). */
+ * monitor trap flag (an exit after one guest instruction; the guest's RFLAGS is untouched), or
+ * by RFLAGS.TF where the CPU has no MTF. */
 #include "vmx/vmx.h"
 #include "kernel/gdb/gdb.h"
 #include "kernel/virt/exit.h"
@@ -9,6 +10,29 @@
 #define DB_BP_BITS      (1u << X86_DB | 1u << X86_BP)
 #define DB_QUAL_HITS    0x400Ful    /* exit qualification of #DB: B0-B3 and BS, as in DR6 */
 
+static bool mtf_usable(void)
+{
+    static int usable = -1;
+    if (usable < 0)
+        usable = !!((rdmsr(MSR_IA32_VMX_TRUE_PROCBASED_CTLS) >> 32) & CPU_MONITOR_TRAP_FLAG);
+    return usable;
+}
+
+/* Without the monitor trap flag (Bochs's corei7_skylake_x has none), RFLAGS.TF with the #DB
+ * exit, as on SVM: TF goes back to the guest's own value when the step ends. */
+static void step_by_tf(struct vmx_vcpu *vv, bool step)
+{
+    uint64_t rflags = vmread(GUEST_RFLAGS);
+    if (step && !vv->tf_ours) {
+        vv->tf_guest = rflags & RFLAGS_TF;
+        vmwrite(GUEST_RFLAGS, rflags | RFLAGS_TF);
+        vv->tf_ours = true;
+    } else if (!step && vv->tf_ours) {
+        vmwrite(GUEST_RFLAGS, (rflags & ~RFLAGS_TF) | (vv->tf_guest ? RFLAGS_TF : 0));
+        vv->tf_ours = false;
+    }
+}
+
 void vmx_set_debug(struct vcpu *v, unsigned flags)
 {
     struct vmx_vcpu *vv = to_vmx(v);
@@ -16,12 +40,14 @@ void vmx_set_debug(struct vcpu *v, unsigned flags)
         return;                         /* only on its own CPU, where the VMCS is active */
     uint32_t bm = (uint32_t)vmread(EXCEPTION_BITMAP);
     vmwrite(EXCEPTION_BITMAP, flags & VCPU_DBG_TRAP ? bm | DB_BP_BITS : bm & ~DB_BP_BITS);
-    uint32_t allowed = (uint32_t)(rdmsr(MSR_IA32_VMX_TRUE_PROCBASED_CTLS) >> 32);
-    uint32_t c = vv->cpu_ctls & ~CPU_MONITOR_TRAP_FLAG;
-    if ((flags & VCPU_DBG_STEP) && (allowed & CPU_MONITOR_TRAP_FLAG))
-        c |= CPU_MONITOR_TRAP_FLAG;
-    vv->cpu_ctls = c;
-    vmwrite(CPU_BASED_VM_EXEC_CONTROL, c);
+    bool step = flags & VCPU_DBG_STEP;
+    if (!mtf_usable()) {
+        step_by_tf(vv, step);
+        return;
+    }
+    vv->cpu_ctls = step ? vv->cpu_ctls | CPU_MONITOR_TRAP_FLAG
+                        : vv->cpu_ctls & ~CPU_MONITOR_TRAP_FLAG;
+    vmwrite(CPU_BASED_VM_EXEC_CONTROL, vv->cpu_ctls);
 }
 
 /* A #DB or #BP exit (the bitmap has them only while gdb is attached). Not gdb's: delivered to
