@@ -320,10 +320,16 @@ def test_detach_guest_exits_0(run):
 CONSOLE_SCRIPT = """set pagination off
 set confirm off
 set remotetimeout 10
+set breakpoint always-inserted on
 target remote {target}
 info threads
 print gdb_var
+break gdb_regs_here
+x/1xb gdb_regs_here
+set var *(unsigned char *)gdb_regs_here = 0xc3
 set var gdb_go = 1
+continue
+delete
 set var gdb_stop = 1
 detach
 """
@@ -333,7 +339,8 @@ detach
 def test_gdb_on_the_console(keel, guests):
     """`gdb <vm>` in the shell hands COM1 to the stub: the same gdb attaches over the console
     line (here a TCP socket: the shell is typed to first, then gdb connects), and after detach
-    the guest finishes."""
+    the guest finishes. With breakpoints always inserted, gdb reads the original byte under one
+    and writes over it: the breakpoint stays and hits."""
     scale = rig.timeout_scale()
     tmp = tempfile.mkdtemp(prefix="keel-gdbcon.")
     port = free_port()
@@ -391,6 +398,8 @@ def test_gdb_on_the_console(keel, guests):
     assert "connect gdb" in text, where
     assert re.search(r"^\$1 = 4660$", gdb_out, re.M), where
     assert re.search(r"^\*?\s+2\s+Thread 2 ", gdb_out, re.M), where
+    assert re.search(r"<gdb_regs_here>:\s+0xc3", gdb_out), where
+    assert "hit Breakpoint 1, gdb_regs_here ()" in gdb_out, where
     assert "[Inferior 1 (Remote target) detached]" in gdb_out, where
     assert re.search(r"%s\s+ended .*exited status=0" % VM, text), where
 

@@ -115,11 +115,12 @@ void gdb_stepped(struct vcpu *v)
 /* Debug state into a vCPU, on its CPU (a cross-CPU call while it is paused). */
 static uint64_t dr7_value(void)
 {
-    uint64_t dr7 = DR7_FIXED | DR7_GE;
+    uint64_t dr7 = DR7_FIXED;
     for (unsigned i = 0; i < 4; i++) {
         const struct hw_bp *b = &t.hw[i];
         if (!b->used)
             continue;
+        dr7 |= DR7_GE;
         unsigned rw = b->type == 1 ? 0 : b->type == 2 ? 1 : 3;
         unsigned len = b->len == 1 ? 0 : b->len == 2 ? 1 : b->len == 8 ? 2 : 3;
         dr7 |= 2ul << (2 * i) | (uint64_t)(rw | len << 2) << (16 + 4 * i);   /* Gn, R/Wn, LENn */
@@ -383,8 +384,10 @@ int tgt_write_mem(struct vcpu *v, uint64_t la, const uint8_t *buf, size_t len)
     }
     for (unsigned i = 0; i < SW_BPS; i++)       /* a breakpoint written over stays in */
         if (t.sw[i].used && t.sw[i].la - la < len) {
+            uint8_t *p = gpa_host_ptr(&v->vm->mem, t.sw[i].gpa, 1);
             t.sw[i].orig = buf[t.sw[i].la - la];
-            tgt_write_mem(v, t.sw[i].la, (const uint8_t[]){ INT3 }, 1);
+            if (p)
+                *p = INT3;
         }
     return 0;
 }
