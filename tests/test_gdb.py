@@ -252,7 +252,8 @@ def ready_regs(r):
 def test_attach_and_threads(run):
     """Attaching stops the VM; `info threads` lists both vCPUs (twice: at attach and later)."""
     wait = line_of("while (!gdb_go)")
-    where = r"^(guest_main \(\) at gdb_test\.c:%d|cpu_pause \(\) at lib/rt\.h:\d+)$" % wait
+    where = (r"^(0x[0-9a-f]+ in )?(guest_main \(\) at gdb_test\.c:%d|cpu_pause \(\) at "
+             r"lib/rt\.h:\d+)$" % wait)
     assert re.search(where, run.gdb, re.M), run.describe()      # in the wait loop
     lists = re.findall(r"^\*?\s+1\s+Thread 1 .*\n\*?\s+2\s+Thread 2 ", run.gdb, re.M)
     assert len(lists) == 2, run.describe()
