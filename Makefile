@@ -21,7 +21,7 @@ CFLAGS  := $(filter-out -mcmodel=kernel,$(CFLAGS)) -mcmodel=small
 ASFLAGS := -I. -D__ASSEMBLY__
 LDFLAGS := -nostdlib -static -no-pie -Wl,--no-warn-rwx-segments -Wl,--build-id=none -z max-page-size=4096 -z noexecstack -T linker.ld
 
-SRC_DIRS := boot kernel kernel/lib kernel/virt kernel/dev kernel/emul kernel/loader kernel/shell mm drivers vmx svm
+SRC_DIRS := boot kernel kernel/lib kernel/gdb kernel/virt kernel/dev kernel/emul kernel/loader kernel/shell mm drivers vmx svm
 C_SRCS   := $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c))
 S_SRCS   := $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.S))
 OBJS     := $(patsubst %,$(BUILD)/obj/%.o,$(C_SRCS) $(S_SRCS))

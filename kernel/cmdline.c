@@ -179,6 +179,8 @@ static bool keel_word(const char *w, size_t n, struct keel_opts *o)
         return copy_val(o->test_drop, sizeof o->test_drop, v, vn);
     if (is_opt(w, n, "test_corrupt", &v, &vn))
         return copy_val(o->test_corrupt, sizeof o->test_corrupt, v, vn);
+    if (is_opt(w, n, "gdb", &v, &vn))
+        return copy_val(o->gdb, sizeof o->gdb, v, vn);
     return false;
 }
 

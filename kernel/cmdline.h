@@ -18,6 +18,7 @@ struct keel_opts {
     uint32_t console_baud;  /* console=<port>,<baud>; 0 = as the port's default (115200) */
     char test_drop[16];     /* test_drop=<word>, "" if absent */
     char test_corrupt[24];  /* test_corrupt=<word>, "" if absent */
+    char gdb[24];           /* gdb=com2[:<vm>]: a gdb stub on COM2 (kernel/gdb); "" if absent */
 };
 
 #define CONSOLE_AUTO    (-1)    /* ACPI SPCR's port if there is one, else COM1 */

@@ -8,6 +8,7 @@
 int log_level = LOG_INFO;
 static spinlock_t console_lock = SPINLOCK_INIT;
 static volatile bool panicking;
+volatile bool console_muted;
 
 static void put_raw(const char *s, unsigned long len)
 {
@@ -41,6 +42,8 @@ void console_locked(void (*fn)(void *arg), void *arg)
 
 void console_write(const char *s, unsigned long len)
 {
+    if (console_muted)
+        return;
     uint64_t f = spin_lock_irqsave(&console_lock);
     void (*hook)(bool) = input_hook;
     if (hook)

@@ -13,6 +13,8 @@ void kprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void kvprintf(const char *fmt, va_list ap);
 void log_printf(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void console_write(const char *s, unsigned long len);   /* raw, under the console lock */
+/* The console line is gdb's (`gdb <vm>`): output is dropped meanwhile. */
+extern volatile bool console_muted;
 /* For the shell: hook(false) runs before other output (erase the input line), hook(true) after
  * output that ends a line (redraw it); both under the console lock, writing with
  * console_put_locked(). console_locked() runs fn under the lock (the shell's own echo). */

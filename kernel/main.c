@@ -2,6 +2,7 @@
  * APIC and timers, the other CPUs, then the guests and the shell. */
 #include "kernel/bootinfo.h"
 #include "kernel/cmdline.h"
+#include "kernel/gdb/gdb.h"
 #include "kernel/log.h"
 #include "kernel/percpu.h"
 #include "kernel/power.h"
@@ -207,6 +208,8 @@ void kmain(uint32_t magic, uint64_t info)
     wallclock_init();
     smp_boot(tramp_ok ? opts.maxcpus : 1);
     vm_start_all(bootinfo.mods, bootinfo.nmods);
+    if (opts.gdb[0] && !gdb_setup(opts.gdb))
+        pr_warn("keel: gdb=%s: expected gdb=com2 or gdb=com2:<vm>\n", opts.gdb);
     if (power_off_when_done && vm_count_running() == 0)
         power_off(vm_exit_status());
     if (!opts.noshell) {

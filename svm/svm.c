@@ -268,6 +268,7 @@ static uint64_t svm_get_reg(struct vcpu *v, enum vreg r)
     case VREG_PAT:      return g->g_pat;
     case VREG_CPL:      return g->cpl;
     case VREG_DR6:      return g->dr6;
+    case VREG_DR7:      return g->dr7;
     default:            return 0;
     }
 }
@@ -290,6 +291,7 @@ static void svm_set_reg(struct vcpu *v, enum vreg r, uint64_t val)
     case VREG_CS_ATTR:  g->cs.attrib = (uint16_t)((val & 0xFF) | ((val >> 4) & 0xF00)); break;
     case VREG_PAT:      g->g_pat = val; break;
     case VREG_DR6:      g->dr6 = (uint32_t)val; break;
+    case VREG_DR7:      g->dr7 = (uint32_t)val; break;
     default:            break;
     }
     if (r == VREG_RIP || r == VREG_RSP || r == VREG_RFLAGS || r == VREG_CR2)
@@ -543,7 +545,7 @@ static void svm_vcpu_run(struct vcpu *v)
             return;
         if (unlikely(vcpu_has_event(v)))
             svm_inject_event(v, vmcb);
-        if (unlikely(v->intr_check))
+        if (unlikely(v->intr_check) && !(v->debug & VCPU_DBG_STEP))
             svm_deliver_intr(v, s, vmcb);
 
         svm_enter(v, vmcb_pa, host_pa);
@@ -592,6 +594,7 @@ const struct vcpu_vendor svm_vendor = {
     .vcpu_free = svm_vcpu_free,
     .get_state = svm_get_state,
     .reset = svm_reset,
+    .set_debug = svm_set_debug,
     .gpt_format = &svm_npt_format,
     .gpt_leaf = svm_npt_leaf,
     .gpt_rights = svm_npt_rights,

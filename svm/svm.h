@@ -337,6 +337,7 @@ struct svm_vcpu {
     bool nmi_masked;                /* an injected NMI's handler has not returned (IRET) yet */
     uint64_t iret_rip;              /* NMIs unblock once the guest has left the IRET here */
     uint8_t vtpr;                   /* V_TPR as last written: a change is a guest MOV CR8 */
+    bool tf_ours, tf_guest;         /* gdb's single-step set RFLAGS.TF; the guest's own TF */
 };
 
 static inline struct vmcb *svm_vmcb(const struct vcpu *v)
@@ -373,6 +374,12 @@ static inline __attribute__((always_inline)) void svm_enter(struct vcpu *v, uint
                      : "D"(v)
                      : "rcx", "rsi", "r8", "r9", "r10", "r11", "r13", "r14", "r15", "memory", "cc");
 }
+
+/* svm_debug.c: gdb's intercepts and single-step */
+void svm_set_debug(struct vcpu *v, unsigned flags);
+int svm_exit_excp_db(struct vcpu *v);
+int svm_exit_excp_bp(struct vcpu *v);
+int svm_exit_swint(struct vcpu *v);
 
 /* svm_exit.c */
 unsigned svm_exit_index_op(uint32_t code);

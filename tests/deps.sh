@@ -36,6 +36,8 @@ have_cmd xorriso || need xorriso
 have_cmd mformat || need mtools
 # The shell parser's fuzz target (tests/fuzz) is built with libFuzzer.
 have_cmd clang || need clang
+# tests/test_gdb.py drives Debian's gdb against Keel's gdb stub.
+have_cmd gdb || need gdb
 [ -n "$(ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ] ||
     need libclang-rt-14-dev
 # The Linux guest (tests/test_linux.py, `make run`): Debian's stock cloud kernel, used as it is

@@ -29,7 +29,7 @@ CTRL_RBRACKET = "\x1d"      # the console escape: Ctrl-]
 COMMANDS = ["help", "version", "cpus", "vms", "vcpus", "regs", "exits", "trace", "mem",
             "dump_host_mem", "dump_guest_mem", "gpa", "vlapic", "vioapic", "ports", "holes", "cpuid",
             "rdmsr",
-            "wrmsr", "loglevel", "pause", "resume", "reset", "kill", "console", "reboot",
+            "wrmsr", "loglevel", "pause", "resume", "reset", "kill", "console", "gdb", "reboot",
             "poweroff"]
 
 # Per emulator: boot timeout, per-command timeout, the counter's delay between lines.

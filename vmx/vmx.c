@@ -529,6 +529,7 @@ static uint64_t reg_read(struct vcpu *v, enum vreg r)
     case VREG_PAT:      return vmread(GUEST_IA32_PAT);
     case VREG_CPL:      return (vmread(GUEST_SS_AR_BYTES) >> 5) & 3;   /* CPL = SS.DPL */
     case VREG_DR6:      return read_dr6();  /* VMX does not switch DR6 either */
+    case VREG_DR7:      return vmread(GUEST_DR7);
     default:            return 0;
     }
 }
@@ -549,6 +550,7 @@ static void reg_write(struct vcpu *v, enum vreg r, uint64_t val)
     case VREG_CS_ATTR:  vmwrite(GUEST_CS_AR_BYTES, val); break;
     case VREG_PAT:      vmwrite(GUEST_IA32_PAT, val); break;
     case VREG_DR6:      write_dr6(val); break;
+    case VREG_DR7:      vmwrite(GUEST_DR7, val); break;
     default:            break;
     }
 }
@@ -788,6 +790,7 @@ const struct vcpu_vendor vmx_vendor = {
     .vcpu_free = vmx_vcpu_free,
     .get_state = vmx_get_state,
     .reset = vmx_reset,
+    .set_debug = vmx_set_debug,
     .gpt_format = &vmx_ept_format,
     .gpt_leaf = vmx_gpt_leaf,
     .gpt_rights = vmx_gpt_rights,

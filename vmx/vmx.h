@@ -49,6 +49,7 @@ struct vmx_vcpu {
     uint32_t soft_dirty;            /* VREG bits set while clear: written at the next load */
     uint64_t cr0_mask, cr4_mask;    /* guest/host masks: bits Keel owns */
     bool nmi_blocked;               /* an injected NMI's handler has not returned yet */
+    bool tf_ours, tf_guest;         /* gdb's step set RFLAGS.TF (no MTF); the guest's own TF */
     struct vmx_soft_regs soft;
 };
 
@@ -133,6 +134,11 @@ void vmx_write_seg(enum vmx_seg s, uint16_t sel, uint64_t base, uint32_t limit, 
 void vmx_reset(struct vcpu *v, uint8_t vector);
 void vmx_entry_long_mode(struct vcpu *v, uint64_t *r);     /* vmx_state.c */
 void vmx_get_state(struct vcpu *v, struct vcpu_snapshot *st);
+
+/* vmx_debug.c: gdb's intercepts and single-step (monitor trap flag) */
+void vmx_set_debug(struct vcpu *v, unsigned flags);
+int vmx_debug_exception(struct vcpu *v, uint32_t intr_info);
+int vmx_exit_mtf(struct vcpu *v);
 
 /* ept.c */
 extern struct pt_format vmx_ept_format;

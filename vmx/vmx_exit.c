@@ -145,6 +145,9 @@ static int vmx_exit_exception_nmi(struct vcpu *v)
         return vmx_exit_extint(v);
     }
     reinject_idt_event(v);
+    unsigned vector = info & INTR_INFO_VECTOR_MASK;
+    if (unlikely(vector == X86_DB || vector == X86_BP))
+        return vmx_debug_exception(v, info);    /* intercepted only while gdb is attached */
     uint32_t error = info & INTR_INFO_DELIVER_CODE ? (uint32_t)vmread(VM_EXIT_INTR_ERROR_CODE) : 0;
     return exit_exception(v, info & INTR_INFO_VECTOR_MASK, error);
 }
@@ -384,6 +387,7 @@ static const vmx_exit_fn vmx_exit_table[VMX_EXIT_REASONS + 1] = {
     [VMX_EXIT_EPT_MISCONFIG]            = vmx_exit_ept_misconfig,
     [VMX_EXIT_INVEPT]                   = inject_ud,
     [VMX_EXIT_PREEMPTION_TIMER]         = vmx_exit_preemption_timer,
+    [VMX_EXIT_MONITOR_TRAP_FLAG]        = vmx_exit_mtf,
     [VMX_EXIT_INVVPID]                  = inject_ud,
     [VMX_EXIT_WBINVD]                   = vmx_exit_skip,
     [VMX_EXIT_XSETBV]                   = inject_ud,       /* XSAVE is hidden */
@@ -584,7 +588,7 @@ void vmx_vcpu_run(struct vcpu *v)
             break;
         if (unlikely(vcpu_has_event(v)))
             inject_event(v);
-        if (unlikely(v->intr_check))
+        if (unlikely(v->intr_check) && !(v->debug & VCPU_DBG_STEP))
             deliver_intr(v);
 
         int fail = world_switch(&v, &vv);

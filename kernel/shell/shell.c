@@ -6,6 +6,7 @@
  *
  * `console <vm>` hands the serial line to a VM's vUART both ways until Ctrl-] (0x1d). */
 #include "kernel/shell/shell.h"
+#include "kernel/gdb/gdb.h"
 #include "kernel/shell/shell_cmds.h"
 #include "kernel/shell/shell_parse.h"
 #include "kernel/shell/line_edit.h"
@@ -23,7 +24,7 @@
 #define CONSOLE_ESCAPE  0x1D        /* Ctrl-] */
 #define POLL_BUDGET     256         /* bytes handled per poll */
 
-enum shell_mode { SH_OFF, SH_PROMPT, SH_BUSY, SH_CONSOLE };
+enum shell_mode { SH_OFF, SH_PROMPT, SH_BUSY, SH_CONSOLE, SH_GDB };
 
 static volatile enum shell_mode mode = SH_OFF;
 static bool shown;                  /* prompt + line are on the screen (console lock) */
@@ -65,6 +66,7 @@ static const struct shell_cmd commands[] = {
     { "reset",          "<vm>",                   "restart a VM from its image (RAM zeroed)", cmd_reset },
     { "kill",           "<vm>",                   "end a VM", cmd_kill },
     { "console",        "<vm>",                   "connect the serial line to a VM's UART; Ctrl-] returns", cmd_console },
+    { "gdb",            "<vm>",                   "debug a VM with gdb over this serial line until it detaches", cmd_gdb },
     { "reboot",         "",                       "reset the machine", cmd_reboot },
     { "poweroff",       "",                       "power the machine off", cmd_poweroff },
 };
@@ -310,12 +312,28 @@ void shell_init(void)
     console_locked(prompt_locked, 0);
 }
 
+void sh_gdb_enter(void)
+{
+    mode = SH_GDB;
+}
+
 void shell_poll(void)
 {
-    if (mode == SH_OFF || polling || cpu_id() != 0)
+    if (polling || cpu_id() != 0)
+        return;
+    gdb_poll();         /* with noshell too: gdb=com2 */
+    if (mode == SH_OFF)
         return;
     polling = true;
     vm_ctl_poll();
+    if (mode == SH_GDB) {
+        if (!gdb_console_active()) {
+            mode = SH_BUSY;
+            console_locked(prompt_locked, 0);
+        }
+        polling = false;
+        return;
+    }
     if (mode == SH_CONSOLE) {
         console_poll();
         polling = false;
@@ -333,6 +351,8 @@ void shell_poll(void)
             char line[LE_LINE_MAX];
             memcpy(line, le.line, sizeof line);
             run_line(line);
+            if (mode == SH_GDB)
+                break;              /* the rest of the line's bytes are gdb's: dropped */
             if (mode == SH_CONSOLE) {
                 /* what was typed after `console <vm>` goes to the VM */
                 while (f.used < f.n && console_byte(f.bytes[f.used++]))

@@ -18,6 +18,7 @@ bool sh_arg_num(const char *word, const char *what, uint64_t max, uint64_t *out)
 const char *sh_vcpu_state(enum vcpu_state s);
 /* Hands the console to vm until Ctrl-] (kernel/shell/shell.c). */
 void sh_console_enter(struct vm *vm);
+void sh_gdb_enter(void);        /* the stub has the console (kernel/gdb) */
 
 /* kernel/shell/shell_cmds_host.c */
 void cmd_cpus(int argc, char **argv);
@@ -47,6 +48,7 @@ void cmd_resume(int argc, char **argv);
 void cmd_reset(int argc, char **argv);
 void cmd_kill(int argc, char **argv);
 void cmd_console(int argc, char **argv);
+void cmd_gdb(int argc, char **argv);
 
 #define SH_DUMP_MAX 4096        /* bytes one dump command shows */
 

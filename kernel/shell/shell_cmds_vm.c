@@ -8,6 +8,7 @@
 #include "kernel/smp.h"
 #include "kernel/virt/vendor.h"
 #include "kernel/virt/vm.h"
+#include "kernel/gdb/gdb.h"
 #include "kernel/lib/fmt.h"
 #include "kernel/lib/string.h"
 #include "mm/gpa.h"
@@ -367,4 +368,17 @@ void cmd_console(int argc, char **argv)
         return;
     }
     sh_console_enter(vm);
+}
+
+void cmd_gdb(int argc, char **argv)
+{
+    struct vm *vm = sh_arg_vm(argv[1]);
+    char err[96];
+    if (!vm)
+        return;
+    if (gdb_console_start(vm, err, sizeof err) != 0) {
+        sh_error("%s", err);
+        return;
+    }
+    sh_gdb_enter();
 }

@@ -1,6 +1,7 @@
 /* The vendor-neutral exit handlers that are not about one device or register file, and the
  * blocking/request side of the exit loop. */
 #include "kernel/virt/exit.h"
+#include "kernel/gdb/gdb.h"
 #include "kernel/virt/intr.h"
 #include "kernel/virt/vendor.h"
 #include "kernel/virt/vm.h"
@@ -39,6 +40,10 @@ int exit_hlt(struct vcpu *v)
 
 void exit_single_step(struct vcpu *v)
 {
+    if (v->debug & VCPU_DBG_STEP) {     /* gdb's step, not the guest's TF */
+        gdb_stepped(v);
+        return;
+    }
     vendor->set_reg(v, VREG_DR6, vendor->get_reg(v, VREG_DR6) | DR6_BS);
     vcpu_inject_exception(v, X86_DB, false, 0);
 }

@@ -29,7 +29,7 @@ struct io_exit {
 void exit_single_step(struct vcpu *v);
 static inline void exit_insn_done(struct vcpu *v, uint64_t rflags)
 {
-    if (__builtin_expect(!!(rflags & (1ul << 8)), 0))      /* RFLAGS.TF */
+    if (__builtin_expect(!!((rflags & (1ul << 8)) | (v->debug & VCPU_DBG_STEP)), 0))  /* TF */
         exit_single_step(v);
 }
 

@@ -20,6 +20,7 @@ enum vreg { VREG_RIP, VREG_RSP, VREG_RFLAGS, VREG_CR0, VREG_CR2, VREG_CR3, VREG_
             VREG_CS_SEL, VREG_CS_BASE, VREG_CS_ATTR, VREG_PAT,
             VREG_CPL,       /* read-only: the guest's current privilege level */
             VREG_DR6,
+            VREG_DR7,       /* the guest's, or gdb's while it uses hardware breakpoints */
             VREG_COUNT };
 
 enum vcpu_state {
@@ -56,6 +57,10 @@ struct exit_trace {
 #define VCPU_REQ_EVENT  (1u << 2)
 #define VCPU_REQ_INTR   (1u << 3)   /* posted interrupts, NMI, INIT or SIPI arrived */
 
+/* What a gdb session asks of a vCPU (vcpu->debug, kernel/gdb; vendor->set_debug). */
+#define VCPU_DBG_TRAP   (1u << 0)   /* #BP and #DB exit to Keel (gdb is attached) */
+#define VCPU_DBG_STEP   (1u << 1)   /* stop after one instruction; no interrupt injected */
+
 /* The guest state instruction emulation needs, read in one vendor call. cs_attr and ss_attr are
  * in the descriptor layout shifted down (type/S/DPL/P in 7:0, AVL/L/D/G in 15:12). */
 enum { VSEG_ES, VSEG_CS, VSEG_SS, VSEG_DS, VSEG_FS, VSEG_GS };
@@ -88,6 +93,7 @@ struct vcpu {
     unsigned pcpu;                      /* the physical CPU it runs on */
     volatile enum vcpu_state state;
     volatile uint32_t requests;
+    volatile uint8_t debug;             /* VCPU_DBG_* */
     void *vendor;                       /* struct vmx_vcpu / struct svm_vcpu */
 
     spinlock_t event_lock;

@@ -31,6 +31,7 @@ struct vcpu_vendor {
     void (*get_state)(struct vcpu *v, struct vcpu_snapshot *s);    /* for instruction emulation */
     void (*reset)(struct vcpu *v, uint8_t sipi_vector);         /* INIT state, then the SIPI's
                                                                  * real-mode start at vector<<12 */
+    void (*set_debug)(struct vcpu *v, unsigned flags);  /* VCPU_DBG_*: intercepts, stepping */
 
     /* Guest-physical tables (EPT/NPT) built by mm/pt.c with this entry format. */
     const struct pt_format *gpt_format;
