@@ -2,6 +2,7 @@
  * of the remote protocol: $data#ck with ck the modulo-256 sum of data as sent; '}' escapes the
  * next byte (xor 0x20); '*' repeats the previous byte (count - 29) more times. */
 #include "kernel/gdb/gdb_packet.h"
+#include "kernel/lib/parse.h"
 #include "kernel/lib/string.h"
 
 #define ESC         '}'
@@ -149,13 +150,7 @@ bool gdb_tx_ack(struct gdb_tx *tx, bool ack)
 
 int gdb_hexval(uint8_t c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    return hex_digit((char)c);
 }
 
 void gdb_hex(char *out, const uint8_t *bytes, size_t n)

@@ -1,6 +1,6 @@
 #include "kernel/lib/parse.h"
 
-static int digit_value(char c)
+int hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -8,7 +8,7 @@ static int digit_value(char c)
         return c - 'a' + 10;
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
-    return 99;
+    return -1;
 }
 
 bool parse_u64(const char *s, size_t len, uint64_t *out)
@@ -25,8 +25,9 @@ bool parse_u64(const char *s, size_t len, uint64_t *out)
     if (len == 0)
         return false;
     for (size_t i = 0; i < len; i++) {
-        uint64_t d = (uint64_t)digit_value(s[i]);
-        if (d >= base || v > (UINT64_MAX - d) / base)
+        int h = hex_digit(s[i]);
+        uint64_t d = (uint64_t)h;
+        if (h < 0 || d >= base || v > (UINT64_MAX - d) / base)
             return false;
         v = v * base + d;
     }

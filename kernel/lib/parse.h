@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The value of a hexadecimal digit (either case), or -1. */
+int hex_digit(char c);
+
 /* Decimal, or hexadecimal with a 0x/0X prefix. */
 bool parse_u64(const char *s, size_t len, uint64_t *out);
 /* parse_u64 syntax plus an optional K/M/G (any case) binary suffix. */
