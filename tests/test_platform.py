@@ -26,7 +26,8 @@ import pexpect
 import pytest
 
 import rig
-from rig import assert_line, assert_no_line, fail, guest, run_bochs, run_qemu
+from rig import assert_line, assert_no_line, guest, run_qemu
+from rig.guests import GroupCache, assert_clean, send_typed
 
 QEMU_SVM = pytest.param("qemu-svm", marks=pytest.mark.qemu)
 BOCHS_VMX = pytest.param("bochs-vmx", marks=pytest.mark.bochs)
@@ -52,21 +53,7 @@ GROUPS = {
               ("pci_fwcfg_test.elf", "name=pci2 cpus=2")], 5),
 }
 
-_cache = {}
-
-
-def boot(platform, group):
-    key = (platform, group)
-    if key not in _cache:
-        modules, cpus = GROUPS[group]
-        mods = [(guest(f), args) for f, args in modules]
-        if platform == "qemu-svm":
-            r = run_qemu(append=APPEND, modules=mods, smp=cpus, timeout=240)
-        else:
-            r = run_bochs(model="corei7_skylake_x", cpus=cpus, append=APPEND, modules=mods,
-                          timeout=900)
-        _cache[key] = r
-    return _cache[key]
+boot = GroupCache(GROUPS, append=APPEND, qemu_timeout=240, bochs_timeout=900)
 
 
 def assert_exited(r, name, status=0):
@@ -80,13 +67,6 @@ def assert_strict(r, name):
     __tracebackhide__ = True
     assert_line(r, r"^\[%s\] \w+: under Keel" % name, count=1)
     assert_no_line(r, r"^\[%s\] gap " % name)
-
-
-def assert_clean(r, status=0):
-    __tracebackhide__ = True
-    assert_no_line(r, r"EXCEPTION|PANIC")
-    if r.status != status:
-        fail(r, "expected `keel: power off status=%d`, got %r" % (status, r.status))
 
 
 def assert_lines(r, name, lines):
@@ -308,16 +288,6 @@ SHELL = {"qemu": dict(boot=90, secs=15, answer=15, end=120),
          "bochs": dict(boot=300, secs=30, answer=90, end=900)}
 
 
-def _send(con, emulator, text):
-    """Bochs' 16550 has a 16-byte FIFO: type in small pieces (see test_shell.Shell.send)."""
-    if emulator != "bochs":
-        con.send(text)
-        return
-    for i in range(0, len(text), 8):
-        con.send(text[i:i + 8])
-        time.sleep(0.03)
-
-
 def _spawn(emulator, modules, cpus, timeout):
     if emulator == "qemu":
         return rig.spawn_qemu(append="", modules=modules, smp=cpus, timeout=timeout)
@@ -370,7 +340,7 @@ def test_level_storm_keeps_other_vcpu_vm_and_shell_responsive(guests, emulator):
             wait_for(r"^\[%s\] storm8: 1 s, progress" % name, s["boot"])
         wait_for(r"^vm cnt exited status=0", s["answer"])
         before = len(con.text)
-        _send(con, emulator, "vms\r")
+        send_typed(con, emulator, "vms\r")
         wait_for(r"^storm8\s+running\s+2\s", s["answer"], before)
         for name in names:
             text = wait_for(r"^vm %s exited status=0" % name, s["end"])
@@ -404,10 +374,10 @@ def test_uart_interrupt_with_typed_input(guests, emulator):
         wait_for(r"^\[uart\] uart_irq: type 7 characters", s["boot"])
         wait_for(r"keel> ", s["answer"])
         before = len(con.text)
-        _send(con, emulator, "console uart\r")
+        send_typed(con, emulator, "console uart\r")
         wait_for(r"console: connected to vm uart", s["answer"], before)
         time.sleep(0.5)
-        _send(con, emulator, "kEel-42")
+        send_typed(con, emulator, "kEel-42")
         wait_for(r"received: 'kEel-42'", s["answer"], before)
         con.send("\x1d")
         text = wait_for(r"^vm uart exited status=0", s["answer"])

@@ -23,7 +23,7 @@ import pytest
 
 import rig
 from rig import assert_line, guest
-from rig.guests import GroupCache, assert_clean, assert_exited
+from rig.guests import GroupCache, assert_clean, assert_exited, send_typed
 
 QEMU_SVM = pytest.param("qemu-svm", marks=pytest.mark.qemu)
 BOCHS_VMX = pytest.param("bochs-vmx", marks=pytest.mark.bochs)
@@ -147,16 +147,6 @@ STORM = {"qemu": dict(boot=90, secs=20, answer=15, end=120),
          "bochs": dict(boot=300, secs=40, answer=90, end=900)}
 
 
-def _send(con, emulator, text):
-    """Bochs' 16550 has a 16-byte FIFO: type in small pieces (see test_shell.Shell.send)."""
-    if emulator != "bochs":
-        con.send(text)
-        return
-    for i in range(0, len(text), 8):
-        con.send(text[i:i + 8])
-        time.sleep(0.03)
-
-
 # The Bochs variant did not finish in the session's full run (the machine was also loaded by a
 # stray emulator); it runs only with KEEL_BOCHS_STORM=1 until it is looked at.
 @pytest.mark.parametrize("emulator", [pytest.param("qemu", marks=pytest.mark.qemu),
@@ -204,7 +194,7 @@ def test_interrupt_pending_forever_keeps_others_and_shell_responsive(guests, emu
             wait_for(r"^\[%s\] irq_storm: mode %s" % (name, name), s["boot"])
         wait_for(r"^vm cnt exited status=0", s["answer"])
         before = len(con.text)
-        _send(con, emulator, "vms\r")
+        send_typed(con, emulator, "vms\r")
         wait_for(r"^pending\s+running\s+1\s", s["answer"], before)
         for name in ("noeoi", "storm", "pending"):
             text = wait_for(r"^vm %s exited status=0" % name, s["end"])

@@ -4,6 +4,7 @@ Platforms: qemu-svm (QEMU TCG, AMD SVM+NPT), qemu-kvm (nested KVM where the mach
 bochs-vmx (Bochs corei7_skylake_x), bochs-svm (Bochs ryzen). Keel gives every vCPU a physical
 CPU, so a boot has as many CPUs as its VMs have vCPUs."""
 import re
+import time
 
 from .check import assert_line, assert_no_line, fail
 from .paths import guest
@@ -56,3 +57,14 @@ def assert_clean(r, status=0):
     assert_no_line(r, r"EXCEPTION|PANIC")
     if r.status != status:
         fail(r, "expected `keel: power off status=%d`, got %r" % (status, r.status))
+
+
+def send_typed(con, emulator, text):
+    """Types text into a console. Bochs' 16550 has a 16-byte FIFO: there, type in small pieces
+    (see test_shell.Shell.send)."""
+    if emulator != "bochs":
+        con.send(text)
+        return
+    for i in range(0, len(text), 8):
+        con.send(text[i:i + 8])
+        time.sleep(0.03)
