@@ -532,7 +532,7 @@ static void svm_vcpu_run(struct vcpu *v)
     s->bad_state = svm_check_state(vmcb);
     vmcb->control.tlb_control = svm_caps.tlb_flush;     /* this ASID may have run here before */
     for (;;) {
-        if (unlikely(v->requests | pc->work) && svm_requests(v, s) == EXIT_STOP)
+        if (unlikely(v->requests | pc->work | s->flush_pending) && svm_requests(v, s) == EXIT_STOP)
             return;
         if (unlikely(vcpu_has_event(v)))
             svm_inject_event(v, vmcb);

@@ -232,6 +232,7 @@ static void attach_modules(const struct boot_module *mods, unsigned n,
 
 void vm_launch(struct vm *vm)
 {
+    apf_vm_loaded(vm);
     kprintf("vm %s started: %u vcpu(s), %lu MiB, entry %#lx\n", vm->name, vm->nvcpus,
             vm->cfg.mem >> 20, vm->vcpus[0]->entry_rip);
     for (unsigned i = 0; i < vm->nvcpus; i++) {
