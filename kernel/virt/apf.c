@@ -20,8 +20,10 @@
 #define LP_FETCHING     2       /* a vCPU owns the fetch; other faults wait for it */
 #define LP_EVICTING     3       /* unmapped, shootdown in progress */
 #define LP_STORED       0x80    /* the store holds its contents (it was evicted) */
-#define POLL_US         20      /* a waiter looks again at a page another CPU is busy with */
-#define RETRY_US        50      /* a "page ready" the guest cannot take yet is tried again */
+/* Both are far above the cost of an exit: a timer due again before the guest ran at all would
+ * starve it (under Bochs 50 us is 200 instructions). */
+#define POLL_US         200     /* a waiter looks again at a page another CPU is busy with */
+#define RETRY_US        1000    /* a "page ready" the guest cannot take yet is tried again */
 #define SHOOT_TIMEOUT_US 1000000
 #define POISON          0xDEADBEEFDEADBEEFull
 #define AREA_FLAGS      0       /* struct kvm_vcpu_pv_apf_data offsets */

@@ -135,8 +135,10 @@ static int run_tasks(void (*hook)(void), u64 timeout)
 		if (rdtsc() - start > timeout) {
 			if (calibrating)
 				return -1;
-			fail("tasks still waiting after %llu ticks (np=%u ready=%u)",
-			     (unsigned long long)timeout, np_count, ready_count);
+			fail("tasks still waiting after %llu ticks (np=%u ready=%u ack_owed=%d "
+			     "idle_token=0x%x states %d %d %d %d)", (unsigned long long)timeout, np_count,
+			     ready_count, ack_owed, idle_token, tasks[0].state, tasks[1].state,
+			     tasks[2].state, tasks[3].state);
 			return -1;
 		}
 	}
@@ -320,7 +322,7 @@ static void stall_phase(int async, u64 rate, int n)
 	if (!async)
 		wrmsr(MSR_KVM_ASYNC_PF_EN, 0);
 	task_start(&tasks[0], touch_task, n);
-	run_tasks(0, (u64)n * lat * 20 + 1000000000ull);
+	run_tasks(0, (u64)n * lat * 2000);
 	u64 total = rdtsc() - t0, stall = async ? stall_ticks - s0 : total;
 	u64 w = work - w0, ratio = div64(w * 1000 * 1000000, rate * stall);
 	if (!async)
@@ -368,7 +370,7 @@ static void check_queued(void)
 	delay_ack = 1;
 	for (int i = 0; i < NTASKS; i++)
 		task_start(&tasks[i], one_page_task, 0);
-	int r = run_tasks(ack_hook, 40 * lat + 1000000000ull);
+	int r = run_tasks(ack_hook, 2000 * lat);
 	delay_ack = 0;
 	if (ack_owed) {
 		ack_owed = 0;
@@ -412,7 +414,7 @@ static void check_edge(int kind, const char *what)
 	edge_kind = kind;
 	edge_done = 0;
 	task_start(&tasks[0], one_page_task, 0);
-	int r = run_tasks(edge_hook, 40 * lat + 1000000000ull);
+	int r = run_tasks(edge_hook, 2000 * lat);
 	char buf[96];
 	const char *p = what;
 	int n = 0;
@@ -458,13 +460,14 @@ void guest_main(void)
 	sti();
 	u64 rate = idle_rate_x1000();
 	printf("idle work rate %llu per million ticks\n", (unsigned long long)rate);
-	stall_phase(1, rate, 20);
+	int nf = (int)cmd_num("faults", 20);
+	stall_phase(1, rate, nf);
 	if (bench_n)
 		printf("BENCH apf_notpresent iters=%llu ticks=%llu per_iter=0\n"
 		       "BENCH apf_ready iters=%llu ticks=%llu per_iter=0\n",
 		       (unsigned long long)bench_n, (unsigned long long)bench_np_sum,
 		       (unsigned long long)bench_n, (unsigned long long)bench_ready_sum);
-	stall_phase(0, rate, 20);
+	stall_phase(0, rate, nf);
 	check_cli();
 	check_queued();
 	check_edge(0, "paging off and on with a fault in flight: one ready");
@@ -473,7 +476,7 @@ void guest_main(void)
 	check_edge(3, "interrupts off for 3 latencies in flight: one ready");
 	if (budget) {
 		task_start(&tasks[0], evict_task, (int)(budget * 2));
-		check_eq("evict task done", run_tasks(0, budget * 8 * lat + 2000000000ull), 0);
+		check_eq("evict task done", run_tasks(0, budget * 2000 * lat), 0);
 	}
 	check_eq("no ready for an unknown token", unknown_ready, 0);
 	check_eq("np == ready over the whole run", np_count, ready_count);
