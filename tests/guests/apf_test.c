@@ -332,7 +332,10 @@ static void stall_phase(int async, u64 rate, int n)
 	       (unsigned long long)w, (unsigned long long)(ratio > 999 ? 999 : ratio));
 	if (async) {
 		check_eq("async: one not-present per fault", np_count - np0, n);
-		check("async: useful work during stalls >= 0.5", ratio >= 500);
+		if (cmd_has("no_ratio"))      /* other VMs share the emulator's clock */
+			printf("info: useful work ratio not checked (no_ratio)\n");
+		else
+			check("async: useful work during stalls >= 0.5", ratio >= 500);
 	} else {
 		check_eq("sync (async PF off): no not-present", np_count - np0, 0);
 	}
@@ -392,19 +395,27 @@ static void edge_hook(void)
 	if (edge_done || tasks[0].state != T_WAIT)
 		return;
 	edge_done = 1;
-	edge_ready0 = ready_count;
+	/* Interrupts off around the change: a "page ready" posted before it may still arrive in the
+	 * STI window (it was allowed then); the count is taken after that. */
+	cli();
 	switch (edge_kind) {
-	case 0: cli(); set_pg(0); spin_ticks(3 * lat); set_pg(1); break;
-	case 1: wrmsr(MSR_KVM_ASYNC_PF_EN, 0); spin_ticks(3 * lat); break;
-	case 2: apic_sw_disable(); spin_ticks(3 * lat); break;
-	case 3: cli(); spin_ticks(3 * lat); break;
+	case 0: set_pg(0); break;
+	case 1: wrmsr(MSR_KVM_ASYNC_PF_EN, 0); break;
+	case 2: apic_sw_disable(); break;
 	}
+	if (edge_kind == 1 || edge_kind == 2)
+		__asm__ volatile("sti; nop; nop" ::: "memory");
+	edge_ready0 = ready_count;
+	if (tasks[0].state != T_WAIT)
+		printf("note: edge %d: the fetch completed before the change\n", edge_kind);
+	spin_ticks(3 * lat);
 	if (ready_count != edge_ready0)
 		fail("edge %d: page ready while it could not be taken", edge_kind);
 	switch (edge_kind) {
-	case 0: case 3: sti(); break;
+	case 0: set_pg(1); sti(); break;
 	case 1: wrmsr(MSR_KVM_ASYNC_PF_EN, apf_on_value()); break;
 	case 2: apic_sw_enable(SPURIOUS); break;
+	case 3: sti(); break;
 	}
 }
 
@@ -460,7 +471,11 @@ void guest_main(void)
 	sti();
 	u64 rate = idle_rate_x1000();
 	printf("idle work rate %llu per million ticks\n", (unsigned long long)rate);
+	/* evict_only: a VM under lazy_budget= whose own code and stack pages get evicted too, so
+	 * the exact per-phase counts of the other checks do not hold there */
 	int nf = (int)cmd_num("faults", 20);
+	if (cmd_has("evict_only"))
+		goto evict;
 	stall_phase(1, rate, nf);
 	if (bench_n)
 		printf("BENCH apf_notpresent iters=%llu ticks=%llu per_iter=0\n"
@@ -474,6 +489,7 @@ void guest_main(void)
 	check_edge(1, "async PF disabled and re-enabled with a fault in flight: one ready");
 	check_edge(2, "local APIC software-disabled and enabled in flight: one ready");
 	check_edge(3, "interrupts off for 3 latencies in flight: one ready");
+evict:
 	if (budget) {
 		task_start(&tasks[0], evict_task, (int)(budget * 2));
 		check_eq("evict task done", run_tasks(0, budget * 2000 * lat), 0);
