@@ -164,7 +164,8 @@ static long evict_range(struct vm *vm, uint64_t pg0, uint64_t n, uint64_t except
         l->shoot_timeouts++;
     spin_unlock_irqrestore(&l->lock, f);
     if (!flushed)
-        pr_warn("vm %s: a vCPU did not acknowledge a TLB shootdown; frames not reused\n", vm->name);
+        pr_warn("vm %s: a vCPU did not acknowledge a TLB shootdown; frames not reused (a Keel "
+                "bug)\n", vm->name);
     return cnt;
 }
 

@@ -136,8 +136,10 @@ int exit_check_requests(struct vcpu *v)
 {
     if (this_cpu()->work)
         cpu_do_work();
-    apf_shoot_ack(v);       /* root mode, and the vendor loop flushes before it enters */
     uint32_t r = __atomic_exchange_n(&v->requests, 0, __ATOMIC_SEQ_CST);
+    /* After taking the requests: a shootdown's request that comes later stays pending. Root
+     * mode, and the vendor loop flushes before it enters. */
+    apf_shoot_ack(v);
     if (r & VCPU_REQ_STOP || v->state == VCPU_STOPPED) {
         v->state = VCPU_STOPPED;
         return EXIT_STOP;

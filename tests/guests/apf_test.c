@@ -15,6 +15,7 @@
  * Prints `BENCH apf_*` lines for tests/bench.py. */
 #include "rt.h"
 #include "apic.h"
+#include "smp.h"
 
 const char guest_name[] = GUEST_NAME;
 
@@ -41,6 +42,7 @@ struct apf_data {
 } __attribute__((aligned(64)));
 
 static struct apf_data area;
+static struct apf_data ap_area[SMP_MAX_CPUS];   /* the APs' own areas (smp mode) */
 static u32 pgdir[1024] __attribute__((aligned(4096)));
 static u64 lat;                 /* fetch latency in TSC ticks */
 static u32 next_pg;
@@ -151,9 +153,17 @@ static int run_tasks(void (*hook)(void), u64 timeout)
 
 static u32 read_cr2(void) { u32 v; __asm__ volatile("mov %%cr2, %0" : "=r"(v)); return v; }
 
+static int smp_on;
+static void ap_pf(int me);
+static void ap_ready(int me);
+
 static void pf_handler(int vec __attribute__((unused)))
 {
 	u64 now = rdtsc();
+	if (smp_on && smp_cpu_id() != 0) {
+		ap_pf(smp_cpu_id());
+		return;
+	}
 	if (!(area.flags & 1)) {
 		fail("a real #PF at cr2=0x%x", read_cr2());
 		guest_exit(214);
@@ -180,6 +190,10 @@ static void pf_handler(int vec __attribute__((unused)))
 static void ready_handler(int vec __attribute__((unused)))
 {
 	u64 now = rdtsc();
+	if (smp_on && smp_cpu_id() != 0) {
+		ap_ready(smp_cpu_id());
+		return;
+	}
 	u32 token = area.token;
 	area.token = 0;
 	t_ready = now;
@@ -452,6 +466,120 @@ static void evict_task(int pages)
 	check("evicted pages read back intact", !bad);
 }
 
+/* ---- several vCPUs (word smp, cpus=2): the AP faults at the same time as the BSP, then reads
+ * one sentinel page in a loop while the BSP's writes make Keel evict pages under lazy_budget=,
+ * the sentinel among them: the AP, whose TLB holds the sentinel's translation, must never see
+ * the reused frame (poison) nor a lost write. The AP waits for its faults in place (HLT). ---- */
+
+#define AP_BASE         (SLOW_BASE + 0x800000u)
+#define AP_FAULTS       8
+static volatile u32 ap_wait[SMP_MAX_CPUS], ap_np[SMP_MAX_CPUS], ap_rd[SMP_MAX_CPUS];
+static volatile u32 ap_unknown, ap_bad, ap_bad_val, ap_stop, ap_phase;
+static volatile u64 ap_reads;
+static volatile u32 *sentinel;
+
+static void ap_pf(int me)
+{
+	struct apf_data *a = &ap_area[me];
+	if (!(a->flags & 1)) {
+		smp_printf("FAIL ap %d: a real #PF at cr2=0x%x\n", me, read_cr2());
+		guest_exit(217);
+	}
+	u32 token = read_cr2();
+	a->flags = 0;
+	ap_np[me]++;
+	ap_wait[me] = token;
+	while (ap_wait[me])
+		sti_hlt();
+	cli();
+}
+
+static void ap_ready(int me)
+{
+	struct apf_data *a = &ap_area[me];
+	u32 token = a->token;
+	a->token = 0;
+	ap_rd[me]++;
+	if (ap_wait[me] && (ap_wait[me] == token || token == 0xFFFFFFFFu))
+		ap_wait[me] = 0;
+	else
+		ap_unknown++;
+	wrmsr(MSR_KVM_ASYNC_PF_ACK, 1);
+	apic_eoi();
+}
+
+static void ap_work(int cpu, void *arg __attribute__((unused)))
+{
+	__asm__ volatile("mov %%cr4, %%eax; or %0, %%eax; mov %%eax, %%cr4" :: "i"(CR4_PSE) : "eax");
+	__asm__ volatile("mov %0, %%cr3" :: "r"(pgdir) : "memory");
+	__asm__ volatile("mov %%cr0, %%eax; or %0, %%eax; mov %%eax, %%cr0" :: "i"(CR0_PG)
+			 : "eax", "memory");
+	wrmsr(MSR_KVM_ASYNC_PF_INT, APF_VECTOR);
+	wrmsr(MSR_KVM_ASYNC_PF_EN, (u32)(uptr)&ap_area[cpu] | APF_ENABLED | APF_ALWAYS | APF_AS_INT);
+	sti();
+	for (u32 i = 0; i < AP_FAULTS; i++)
+		if (*(volatile u32 *)(uptr)(AP_BASE + 4096 * i) != 0)
+			ap_bad++;
+	ap_phase = 1;
+	u32 want = *sentinel;
+	while (!ap_stop) {
+		u32 v = *sentinel;
+		ap_reads++;
+		if ((v >> 16) != 0x5E5E || v < want) {   /* poison, or an older value */
+			if (!ap_bad++)
+				ap_bad_val = v;
+		} else {
+			want = v;
+		}
+	}
+	cli();
+	wrmsr(MSR_KVM_ASYNC_PF_EN, 0);
+}
+
+static void check_smp(u64 budget)
+{
+	printf("smp: starting the AP\n");
+	if (!smp_init(0) || smp_start_all(2, 1000) != 1) {
+		fail("smp: the AP did not come up");
+		return;
+	}
+	smp_on = 1;
+	sentinel = (volatile u32 *)(uptr)slow_page();
+	*sentinel = 0x5E5E0001u;
+	u32 np0 = np_count;
+	printf("smp: AP up\n");
+	smp_call(1, ap_work, 0);
+	task_start(&tasks[0], touch_task, AP_FAULTS);   /* faults on both vCPUs at once */
+	check_eq("smp: BSP tasks done", run_tasks(0, AP_FAULTS * 2000 * lat), 0);
+	check_eq("smp: BSP not-present per fault", np_count - np0, AP_FAULTS);
+	u64 t0 = rdtsc();
+	while (!ap_phase && rdtsc() - t0 < 2000 * lat)
+		cpu_relax();
+	check("smp: the AP's faults done", ap_phase);
+	/* the BSP writes fresh pages: Keel evicts the oldest ones, the sentinel among them, and
+	 * the sentinel's value changes now and then (the AP must see each write, never poison) */
+	u32 s0 = ap_np[1];
+	for (u32 round = 0; round < 4; round++) {
+		task_start(&tasks[0], evict_task, (int)budget);
+		run_tasks(0, budget * 2000 * lat);
+		*sentinel = 0x5E5E0002u + round;
+	}
+	ap_stop = 1;
+	smp_call_wait(1, 1000);
+	smp_on = 0;
+	printf("smp: AP: %u not-present (%u while reading the sentinel), %u ready, %llu sentinel "
+	       "reads\n", ap_np[1], ap_np[1] - s0, ap_rd[1], (unsigned long long)ap_reads);
+	check_eq("smp: AP not-present for its faults", s0, AP_FAULTS);
+	check_eq("smp: AP exactly one ready per not-present", ap_rd[1], ap_np[1]);
+	check_eq("smp: AP no ready for an unknown token", ap_unknown, 0);
+	check("smp: the sentinel was evicted under the AP (it faulted on it again)", ap_np[1] > s0);
+	if (ap_bad)
+		fail("smp: AP read 0x%x%s", ap_bad_val,
+		     ap_bad_val == POISON ? " (the reused frame: no TLB shootdown)" : "");
+	else
+		ok("smp: the AP never saw a reused frame or a lost write");
+}
+
 void guest_main(void)
 {
 	boot_checks(guest_name);
@@ -476,6 +604,10 @@ void guest_main(void)
 	int nf = (int)cmd_num("faults", 20);
 	if (cmd_has("evict_only"))
 		goto evict;
+	if (cmd_has("smp")) {
+		check_smp(budget);
+		goto end;
+	}
 	stall_phase(1, rate, nf);
 	if (bench_n)
 		printf("BENCH apf_notpresent iters=%llu ticks=%llu per_iter=0\n"
@@ -494,6 +626,7 @@ evict:
 		task_start(&tasks[0], evict_task, (int)(budget * 2));
 		check_eq("evict task done", run_tasks(0, budget * 2000 * lat), 0);
 	}
+end:
 	check_eq("no ready for an unknown token", unknown_ready, 0);
 	check_eq("np == ready over the whole run", np_count, ready_count);
 	cli();
