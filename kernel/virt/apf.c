@@ -431,6 +431,12 @@ static int lazy_setup(struct vm *vm)
     return 0;
 }
 
+void apf_vm_unload(struct vm *vm)
+{
+    vm->mem.touch = 0;
+    vm->lazy.backing = 0;
+}
+
 void apf_vm_loaded(struct vm *vm)
 {
     for (unsigned i = 0; i < vm->nvcpus; i++) {

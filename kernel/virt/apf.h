@@ -48,6 +48,8 @@ struct lazy_mem {
 /* vm_launch (boot and every reset): vCPU state, and for a lazy VM the residency scan (pages the
  * loader left zero become absent). */
 void apf_vm_loaded(struct vm *vm);
+/* VM reset, before RAM is zeroed and reloaded: Keel's own accesses stop faulting pages in. */
+void apf_vm_unload(struct vm *vm);
 /* INIT: KVM MSRs to 0, queued notifications dropped, fetches in flight finish silently. */
 void apf_vcpu_reset(struct vcpu *v);
 
