@@ -539,6 +539,13 @@ static void svm_vcpu_run(struct vcpu *v)
         if (unlikely(v->intr_check))
             svm_deliver_intr(v, s, vmcb);
 
+        /* VMRUN loads CR2 from the VMCB and #VMEXIT leaves the guest's in the register; Bochs
+         * takes it from the register instead, so the register gets the VMCB's value first (an
+         * injected #PF's CR2, e.g. an async PF token). */
+        uint64_t cr2;
+        __asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
+        if (unlikely(cr2 != vmcb->save.cr2))
+            __asm__ volatile("mov %0, %%cr2" :: "r"(vmcb->save.cr2) : "memory");
         svm_enter(v, vmcb_pa, host_pa);
 
         /* VMRUN cleared EVENTINJ.V itself; an undelivered event is in EXITINTINFO. */

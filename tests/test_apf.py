@@ -12,7 +12,7 @@ The guest prints `ok`/`FAIL` per check and exits with the failure count. QEMU ru
 (RDTSC counts instructions: ratios do not depend on the host's load). Latency: 200 us on QEMU
 (its TSC is real time); 20 ms under Bochs, whose TSC counts emulated instructions at 4 MHz, so
 200 us would be 800 instructions, less than one exit. Platforms: qemu-svm (QEMU TCG, AMD SVM+NPT),
-bochs-vmx (Bochs corei7_skylake_x, Intel VMX+EPT)."""
+bochs-vmx (Bochs corei7_skylake_x, Intel VMX+EPT), bochs-svm (Bochs ryzen: the single-VM boot)."""
 import re
 
 import pytest
@@ -21,6 +21,7 @@ from rig import assert_line, assert_no_line, fail, guest, run_bochs, run_qemu
 
 QEMU_SVM = pytest.param("qemu-svm", marks=pytest.mark.qemu)
 BOCHS_VMX = pytest.param("bochs-vmx", marks=[pytest.mark.bochs, pytest.mark.slow])
+BOCHS_SVM = pytest.param("bochs-svm", marks=[pytest.mark.bochs, pytest.mark.slow])
 APPEND = "poweroff noshell"
 
 
@@ -55,8 +56,8 @@ def boot(platform, group):
             r = run_qemu(append=APPEND, modules=mods, smp=cpus, timeout=300,
                          icount=group != "smp")
         else:
-            r = run_bochs(model="corei7_skylake_x", cpus=cpus, append=APPEND, modules=mods,
-                          timeout=900)
+            model = "corei7_skylake_x" if platform == "bochs-vmx" else "ryzen"
+            r = run_bochs(model=model, cpus=cpus, append=APPEND, modules=mods, timeout=900)
         _cache[key] = r
     return _cache[key]
 
@@ -75,7 +76,7 @@ EDGES = [r"ok paging off and on with a fault in flight: one ready",
          r"ok interrupts off for 3 latencies in flight: one ready"]
 
 
-@pytest.mark.parametrize("platform", [QEMU_SVM, BOCHS_VMX])
+@pytest.mark.parametrize("platform", [QEMU_SVM, BOCHS_VMX, BOCHS_SVM])
 def test_apf_abi_and_edges(guests, platform):
     """CPUID 0x40000100 (KVMKVMKVM, ASYNC_PF and ASYNC_PF_INT only), the MSRs' #GP cases, async
     "page not present" for every slow fault, none with async PF off or interrupts off, several
@@ -98,7 +99,7 @@ def test_apf_abi_and_edges(guests, platform):
         fail(r, "expected `keel: power off status=0`, got %r" % (r.status,))
 
 
-@pytest.mark.parametrize("platform", [QEMU_SVM, BOCHS_VMX])
+@pytest.mark.parametrize("platform", [QEMU_SVM, BOCHS_VMX, BOCHS_SVM])
 def test_apf_work_during_stalls(guests, platform):
     """The scheduler's idle task computes while the toucher waits: with async PF on, most of the
     stall time becomes work; with it off, none does (the vCPU waits in root mode)."""

@@ -211,8 +211,9 @@ static void ready_handler(int vec __attribute__((unused)))
 			tasks[i].token = 0;
 			found = 1;
 		}
-	if (!found)
-		unknown_ready++;
+	if (!found && !unknown_ready++)
+		printf("note: first unknown page ready token 0x%x (task 0 waits on 0x%x)\n", token,
+		       tasks[0].token);
 	if (delay_ack)
 		ack_owed = 1;
 	else
