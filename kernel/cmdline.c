@@ -258,6 +258,32 @@ static int set_cpus(struct guest_cfg *cfg, const char *v, size_t n, char *err, s
     return 0;
 }
 
+#define LAZY_SLOW_DEFAULT_US 200
+#define LAZY_MAX_US 1000000
+
+/* lazy, lazy=zero, lazy=slow, lazy=slow:<n>us, lazy=slow:<n>ms */
+static int set_lazy(struct guest_cfg *cfg, const char *v, size_t n, char *err, size_t errlen)
+{
+    uint64_t us = LAZY_SLOW_DEFAULT_US, mul = 1;
+    if (n == 4 && !memcmp(v, "zero", 4)) {
+        cfg->lazy = 1;
+        return 0;
+    }
+    if (n < 4 || memcmp(v, "slow", 4) || (n > 4 && (v[4] != ':' || n < 8)))
+        return fail(err, errlen, "lazy= wants zero, slow or slow:<n>us|ms, not", v, n);
+    if (n > 4) {
+        if (!memcmp(v + n - 2, "ms", 2))
+            mul = 1000;
+        else if (memcmp(v + n - 2, "us", 2))
+            return fail(err, errlen, "lazy=slow: latency needs us or ms:", v, n);
+        if (!parse_u64(v + 5, n - 7, &us) || us > LAZY_MAX_US / mul)
+            return fail(err, errlen, "bad lazy=slow latency (at most 1s)", v, n);
+    }
+    cfg->lazy = 2;
+    cfg->lazy_us = (uint32_t)(us * mul);
+    return 0;
+}
+
 static int add_arg(struct guest_cfg *cfg, const char *w, size_t n, char *err, size_t errlen)
 {
     size_t used = strlen(cfg->args), sep = used ? 1 : 0;
@@ -295,6 +321,17 @@ static int guest_word(struct guest_cfg *cfg, const char *w, size_t n, char *err,
         cfg->strict_mmio = true;
         return 0;
     }
+    if (n == 4 && !memcmp(w, "lazy", 4)) {
+        cfg->lazy = 1;
+        return 0;
+    }
+    if (is_opt(w, n, "lazy", &v, &vn))
+        return set_lazy(cfg, v, vn, err, errlen);
+    if (is_opt(w, n, "lazy_budget", &v, &vn)) {
+        if (!parse_size(v, vn, &cfg->lazy_budget))
+            return fail(err, errlen, "bad lazy_budget= size", v, vn);
+        return 0;
+    }
     if (is_opt(w, n, "cpus", &v, &vn))
         return set_cpus(cfg, v, vn, err, errlen);
     if (is_opt(w, n, "mem", &v, &vn))
@@ -314,6 +351,9 @@ int cmdline_parse_guest(const char *s, struct guest_cfg *cfg, char *err, size_t 
     cfg->mem = GUEST_MEM_DEFAULT;
     cfg->module_of[0] = 0;
     cfg->strict_mmio = false;
+    cfg->lazy = 0;
+    cfg->lazy_us = 0;
+    cfg->lazy_budget = 0;
     cfg->args[0] = 0;
     for (bool first = true; s && (n = next_word(s, &pos, &w)) != 0; first = false) {
         if (first && looks_like_path(w, n)) {

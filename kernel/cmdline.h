@@ -50,11 +50,15 @@ struct guest_cfg {
     uint64_t mem;
     char module_of[GUEST_NAME_MAX];   /* "" unless module_of= was given */
     bool strict_mmio;                 /* an access to nothing stops the VM (else all-ones) */
+    uint8_t lazy;                     /* 0 = off, 1 = zero tier, 2 = slow tier (enum lazy_tier) */
+    uint32_t lazy_us;                 /* slow tier fetch latency */
+    uint64_t lazy_budget;             /* bytes of lazy RAM kept resident, 0 = no limit */
     char args[GUEST_ARGS_MAX];
 };
 
 /* Parses a module's command line s (may be NULL) into cfg: name=, cpus=,
- * mem=, module_of=, strict_mmio; the remaining words, joined by single spaces, go to args
+ * mem=, module_of=, strict_mmio, lazy[=zero|slow[:<n>us|ms]] (slow default 200us, at most
+ * 1s), lazy_budget=<size>; the remaining words, joined by single spaces, go to args
  * (the caller adds the "<name> " prefix the guest sees). cfg->name must hold
  * the caller's default name on entry; it is replaced by name=, or else by the
  * file name (no directory/extension) when the first word looks like a path

@@ -74,6 +74,8 @@ void *gpa_host_ptr(const struct gpa_space *s, uint64_t gpa, uint64_t len)
     const struct gpa_region *r = gpa_find(s, gpa);
     if (!r || r->kind != GPA_RAM || len > r->size - (gpa - r->base))
         return 0;
+    if (s->touch && r->base == 0)
+        s->touch(s->touch_ctx, gpa, len);
     return phys_to_virt(r->hpa + (gpa - r->base));
 }
 

@@ -34,6 +34,10 @@ struct gpa_space {
     unsigned owner;                 /* pmm owner for the tables */
     unsigned n;
     struct gpa_region r[GPA_MAX_REGIONS];
+    /* Lazy RAM (kernel/virt/apf.c): called before Keel touches [gpa, gpa+len) of the RAM region
+     * at 0, so the pages are there. */
+    void (*touch)(void *ctx, uint64_t gpa, uint64_t len);
+    void *touch_ctx;
 };
 
 int gpa_init(struct gpa_space *s, unsigned owner);

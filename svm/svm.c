@@ -541,13 +541,20 @@ static void svm_vcpu_run(struct vcpu *v)
     s->bad_state = svm_check_state(vmcb);
     vmcb->control.tlb_control = svm_caps.tlb_flush;     /* this ASID may have run here before */
     for (;;) {
-        if (unlikely(v->requests | pc->work) && svm_requests(v, s) == EXIT_STOP)
+        if (unlikely(v->requests | pc->work | s->flush_pending) && svm_requests(v, s) == EXIT_STOP)
             return;
         if (unlikely(vcpu_has_event(v)))
             svm_inject_event(v, vmcb);
         if (unlikely(v->intr_check) && !(v->debug & VCPU_DBG_STEP))
             svm_deliver_intr(v, s, vmcb);
 
+        /* VMRUN loads CR2 from the VMCB and #VMEXIT leaves the guest's in the register; Bochs
+         * takes it from the register instead, so the register gets the VMCB's value first (an
+         * injected #PF's CR2, e.g. an async PF token). */
+        uint64_t cr2;
+        __asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
+        if (unlikely(cr2 != vmcb->save.cr2))
+            __asm__ volatile("mov %0, %%cr2" :: "r"(vmcb->save.cr2) : "memory");
         svm_enter(v, vmcb_pa, host_pa);
 
         /* VMRUN cleared EVENTINJ.V itself; an undelivered event is in EXITINTINFO. */

@@ -61,6 +61,8 @@ static int svm_exit_npf(struct vcpu *v)
     struct vmcb *vmcb = svm_vmcb(v);
     uint64_t err = vmcb->control.exit_info_1;
     unsigned access = err & SVM_NPF_ID ? GPA_X : err & SVM_NPF_RW ? GPA_W : GPA_R;
+    if (vmcb->control.exit_int_info & SVM_EVTINJ_VALID)
+        access |= GPA_IN_DELIVERY;
     if (err & SVM_NPF_RSV)
         pr_err("svm: vm %s: reserved bit in a nested page table entry for gpa %#lx\n",
                v->vm->name, vmcb->control.exit_info_2);

@@ -27,10 +27,9 @@ VENDOR_LOG = re.compile(r"^(vmx|svm): ")   # diagnostics from other CPUs, never 
 CTRL_RBRACKET = "\x1d"      # the console escape: Ctrl-]
 
 COMMANDS = ["help", "version", "cpus", "vms", "vcpus", "regs", "exits", "trace", "mem",
-            "dump_host_mem", "dump_guest_mem", "gpa", "vlapic", "vioapic", "ports", "holes", "cpuid",
-            "rdmsr",
-            "wrmsr", "loglevel", "pause", "resume", "reset", "kill", "console", "gdb", "reboot",
-            "poweroff"]
+            "dump_host_mem", "dump_guest_mem", "gpa", "vlapic", "vioapic", "ports", "holes",
+            "apf", "evict", "cpuid", "rdmsr", "wrmsr", "loglevel", "pause", "resume", "reset",
+            "kill", "console", "gdb", "reboot", "poweroff"]
 
 # Per emulator: boot timeout, per-command timeout, the counter's delay between lines.
 SETUP = {
@@ -115,7 +114,7 @@ class Shell:
 def sh(request, keel, guests):
     emulator = request.param
     s = SETUP[emulator]
-    modules = [(rig.guest("hello"), "name=hello spin"),
+    modules = [(rig.guest("hello"), "name=hello spin lazy"),
                (rig.guest("counter"), "name=cnt n=1000000 delay=%d" % s["delay"])]
     if emulator == "qemu":
         con = spawn_qemu_shell(modules, smp=2, timeout=s["boot"])
@@ -371,6 +370,30 @@ def test_gpa(sh):
     assert "not a number" in sh.error("gpa hello 1M")
 
 
+def test_apf_and_evict(sh):
+    """Lazy RAM from the shell (issue 9): hello runs with `lazy` (zero tier) and spins on CPU 1.
+    Evicting 64 of its pages, its code among them, from the shell on CPU 0 needs a shootdown
+    acknowledged by hello's CPU; hello keeps running (it faults its pages back from the store)
+    and the counters show the evictions and no shootdown timeout. cnt is not lazy."""
+    out = sh.cmd("apf hello")
+    assert re.search(r"^vm hello: lazy RAM, zero tier, 0 us; \d+ of 4096 pages resident", out), out
+    assert re.search(r"(?m)^\s+0\s+no(\s+0){9}$", out), out
+    before = sh.cmd("vcpus hello")
+    out = sh.cmd("evict hello 0x100000 64")
+    m = re.fullmatch(r"vm hello: evicted (\d+) page\(s\) from 0x100000", out)
+    assert m and int(m.group(1)) > 0, out
+    out = sh.cmd("apf hello")
+    m = re.search(r"evictions (\d+), shootdowns (\d+) \(timeouts 0\)", out)
+    assert m and int(m.group(1)) >= 1 and int(m.group(2)) >= 1, out
+    after = sh.cmd("vcpus hello")
+    assert re.search(r"(?m)^hello\s+0\s+1\s+running", after), after
+    exits = lambda t: int(re.search(r"running\s+(\d+)", t).group(1))
+    assert exits(after) > exits(before), (before, after)     # it faulted its pages back in
+    assert "RAM is not lazy" in sh.cmd("apf cnt")
+    assert "is not lazy RAM" in sh.error("evict cnt 0x100000")
+    assert "not a number" in sh.error("evict hello zz")
+
+
 def test_vlapic_vioapic_ports(sh):
     # hello never touches its APIC: the power-on state (SDM vol. 3 11.4.7.1, 11.12.5).
     out = sh.cmd("vlapic hello 0")
@@ -507,3 +530,4 @@ def test_noshell_gives_no_prompt(keel):
     r = rig.run_qemu(append="poweroff noshell", smp=1, timeout=60)
     rig.assert_qemu_exit(r, status=0)
     assert PROMPT not in r.output and "debug shell" not in r.output
+

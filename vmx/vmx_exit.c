@@ -201,6 +201,8 @@ static int vmx_exit_ept_violation(struct vcpu *v)
     reinject_idt_event(v);
     uint64_t q = vmread(EXIT_QUALIFICATION);
     unsigned access = q & EPT_QUAL_WRITE ? GPA_W : q & EPT_QUAL_FETCH ? GPA_X : GPA_R;
+    if (vmread(IDT_VECTORING_INFO) & INTR_INFO_VALID)
+        access |= GPA_IN_DELIVERY;
     return exit_gpa_fault(v, vmread(GUEST_PHYSICAL_ADDRESS), access);
 }
 

@@ -57,6 +57,8 @@ static const struct shell_cmd commands[] = {
     { "vioapic",        "<vm>",                   "a VM's virtual I/O APIC: pins in use", cmd_vioapic },
     { "ports",          "<vm>",                   "ports a VM used that no device answers", cmd_ports },
     { "holes",          "<vm>",                   "guest-physical pages a VM used where nothing is", cmd_holes },
+    { "apf",            "<vm>",                   "lazy RAM and async page faults: counters per vCPU", cmd_apf },
+    { "evict",          "<vm> <gpa> [<pages>]",   "take lazy RAM pages away (TLB shootdown first)", cmd_evict },
     { "cpuid",          "<leaf> [<sub>]",         "host CPUID on CPU 0", cmd_cpuid },
     { "rdmsr",          "[-p <cpu>] <msr>",       "read a host MSR (on CPU 0 or <cpu>)", cmd_rdmsr },
     { "wrmsr",          "[-p <cpu>] <msr> <val>", "write a host MSR (on CPU 0 or <cpu>)", cmd_wrmsr },

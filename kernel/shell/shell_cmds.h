@@ -50,6 +50,10 @@ void cmd_kill(int argc, char **argv);
 void cmd_console(int argc, char **argv);
 void cmd_gdb(int argc, char **argv);
 
+/* kernel/shell/shell_cmds_apf.c */
+void cmd_apf(int argc, char **argv);
+void cmd_evict(int argc, char **argv);
+
 #define SH_DUMP_MAX 4096        /* bytes one dump command shows */
 
 #endif

@@ -2,6 +2,7 @@
  * blocking/request side of the exit loop. */
 #include "kernel/virt/exit.h"
 #include "kernel/gdb/gdb.h"
+#include "kernel/virt/apf.h"
 #include "kernel/virt/intr.h"
 #include "kernel/virt/vendor.h"
 #include "kernel/virt/vm.h"
@@ -70,6 +71,9 @@ int exit_hypercall(struct vcpu *v)
  * applies strict_mmio. A fetch from outside RAM is stopped here only under strict_mmio. */
 int exit_gpa_fault(struct vcpu *v, uint64_t gpa, unsigned access)
 {
+    if (apf_is_lazy(v->vm, gpa))
+        return apf_fault(v, gpa, access);
+    access &= GPA_RWX;
     if (v->vm->cfg.strict_mmio && !gpa_find(&v->vm->mem, gpa)) {
         vm_stop(v->vm, "access to unmapped gpa %#lx (%s) at rip=%#lx", gpa, access_name(access),
                 vendor->get_reg(v, VREG_RIP));
@@ -129,7 +133,7 @@ static bool blocked(struct vcpu *v)
     case VCPU_WAIT_SIPI:
         return true;
     default:
-        return false;
+        return apf_blocked(v);          /* waits for a fetch in root mode */
     }
 }
 
@@ -138,6 +142,9 @@ int exit_check_requests(struct vcpu *v)
     if (this_cpu()->work)
         cpu_do_work();
     uint32_t r = __atomic_exchange_n(&v->requests, 0, __ATOMIC_SEQ_CST);
+    /* After taking the requests: a shootdown's request that comes later stays pending. Root
+     * mode, and the vendor loop flushes before it enters. */
+    apf_shoot_ack(v);
     if (r & VCPU_REQ_STOP || v->state == VCPU_STOPPED) {
         v->state = VCPU_STOPPED;
         return EXIT_STOP;

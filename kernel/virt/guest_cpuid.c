@@ -12,6 +12,10 @@
 #define HV_LEAF_MAX         0x40000010u
 #define HV_LEAF_TIMING      0x40000010u     /* EAX: TSC kHz, EBX: APIC timer clock kHz */
 #define HV_SIG              0x6C65654Bu     /* "Keel" */
+/* KVM-compatible leaves for stock guests' async PF (Linux scans 0x40000000-0x4000FF00 in steps
+ * of 0x100 for "KVMKVMKVM\0\0\0"); Keel's own range stays at 0x40000000. */
+#define KVM_FEATURE_ASYNC_PF        (1u << 4)
+#define KVM_FEATURE_ASYNC_PF_INT    (1u << 14)
 #define BASIC_LEAF_MAX      0x0000000Du
 #define EXT_LEAF_BASE       0x80000000u
 
@@ -66,7 +70,8 @@ static void hv_leaf(uint32_t leaf, struct cpuid_regs *r)
     else if (leaf == KVM_CPUID_SIGNATURE)
         *r = (struct cpuid_regs){ KVM_CPUID_FEATURES, KVM_SIG_EBX, KVM_SIG_ECX, KVM_SIG_EDX };
     else if (leaf == KVM_CPUID_FEATURES)
-        *r = (struct cpuid_regs){ KVMCLOCK_FEATURES, 0, 0, 0 };
+        *r = (struct cpuid_regs){ KVMCLOCK_FEATURES | KVM_FEATURE_ASYNC_PF |
+                                  KVM_FEATURE_ASYNC_PF_INT, 0, 0, 0 };
     else if (leaf == HV_LEAF_TIMING)
         *r = (struct cpuid_regs){ (uint32_t)(tsc_hz / 1000), (uint32_t)(APIC_BUS_HZ / 1000), 0, 0 };
 }

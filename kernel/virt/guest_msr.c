@@ -1,5 +1,6 @@
 /* The MSRs a guest may touch. Everything not listed raises #GP, as on a CPU without it. */
 #include "kernel/virt/exit.h"
+#include "kernel/virt/apf.h"
 #include "kernel/virt/intr.h"
 #include "kernel/virt/kvmclock.h"
 #include "kernel/virt/vendor.h"
@@ -97,7 +98,7 @@ int exit_rdmsr(struct vcpu *v)
         if (msr - MSR_X2APIC_FIRST <= MSR_X2APIC_LAST - MSR_X2APIC_FIRST &&
             vlapic_msr_read(&v->lapic, msr, &val, rdtsc()))
             break;
-        if (kvmclock_rdmsr(v, msr, &val))
+        if (kvmclock_rdmsr(v, msr, &val) || apf_rdmsr(v, msr, &val) == 0)
             break;
         return gp(v, "rdmsr", msr);
     }
@@ -145,7 +146,7 @@ int exit_wrmsr(struct vcpu *v)
                 v->intr_check = true;       /* may open LINT0 to the PIC's INTR */
             return EXIT_NEXT;
         }
-        if (kvmclock_wrmsr(v, msr, val))
+        if (kvmclock_wrmsr(v, msr, val) || apf_wrmsr(v, msr, val) == 0)
             return EXIT_NEXT;
         return gp(v, "wrmsr", msr);
     }

@@ -3,6 +3,7 @@
  * v->nmi_pending, queue INIT/SIPI in arrival order, and kick. The vCPU's CPU folds all of that in
  * (intr_sync) before it decides what to inject (intr_next). */
 #include "kernel/virt/intr.h"
+#include "kernel/virt/apf.h"
 #include "kernel/virt/vendor.h"
 #include "kernel/virt/vm.h"
 #include "kernel/log.h"
@@ -156,6 +157,7 @@ void intr_timer_check(struct vcpu *v)
     uint64_t now = rdtsc();
     if (vlapic_timer_tick(&v->lapic, now))
         v->intr_check = true;
+    apf_poll(v, now);                   /* async PF: fetches due, "page ready" */
     uint64_t d = vlapic_timer_deadline(&v->lapic);
     if (v->id == 0) {                   /* the chipset's timers run on vCPU 0's CPU */
         uint64_t p = platform_timers(v->vm, now);
@@ -170,6 +172,9 @@ void intr_timer_check(struct vcpu *v)
         if (d < min)
             d = min;
     }
+    uint64_t apf = apf_deadline(v, now);
+    if (apf < d)
+        d = apf;
     v->host_deadline = d;
     if (d != this_cpu()->guest_deadline)    /* the timer interrupt may have cleared it */
         host_timer_set_guest_deadline(d);
@@ -224,6 +229,7 @@ static bool handle_signals(struct vcpu *v)
             continue;
         if (kind == SIG_INIT) {
             vlapic_init_signal(&v->lapic);
+            apf_vcpu_reset(v);
             v->ev_head = v->ev_tail;
             v->nmi_pending = 0;
             v->state = VCPU_WAIT_SIPI;

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include "kernel/spinlock.h"
 #include "kernel/dev/vlapic.h"
+#include "kernel/virt/apf_model.h"
 
 struct vm;
 
@@ -125,6 +126,9 @@ struct vcpu {
     uint64_t kvm_system_time;           /* MSR_KVM_SYSTEM_TIME_NEW (kvmclock.c) */
 
     struct vcpu_cpu_state cstate;
+
+    struct apf_vcpu apf;                /* async PF (kernel/virt/apf.c), on its own CPU */
+    volatile uint64_t apf_shoot_ack;    /* last TLB shootdown generation acknowledged */
 };
 
 /* Around the vendor's run loop on the vCPU's CPU: load puts v's state (or the architectural

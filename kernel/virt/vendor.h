@@ -15,6 +15,7 @@ struct vm;
 #define GPA_W   (1u << 1)
 #define GPA_X   (1u << 2)
 #define GPA_RWX (GPA_R | GPA_W | GPA_X)
+#define GPA_IN_DELIVERY (1u << 3)  /* fault info only: the exit interrupted an event's delivery */
 
 enum gpa_mem_type { GPA_MT_WB, GPA_MT_UC };
 

@@ -229,6 +229,7 @@ static void attach_modules(const struct boot_module *mods, unsigned n,
 
 void vm_launch(struct vm *vm)
 {
+    apf_vm_loaded(vm);
     kprintf("vm %s started: %u vcpu(s), %lu MiB, entry %#lx\n", vm->name, vm->nvcpus,
             vm->cfg.mem >> 20, vm->vcpus[0]->entry_rip);
     pr_debug("vm %s: launched at tsc %lu\n", vm->name, rdtsc());  /* for boot benchmarks */

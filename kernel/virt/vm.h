@@ -9,6 +9,7 @@
 #include "kernel/spinlock.h"
 #include "kernel/virt/vcpu.h"
 #include "kernel/virt/platform.h"
+#include "kernel/virt/apf.h"
 #include "kernel/dev/vuart.h"
 #include "mm/gpa.h"
 
@@ -56,6 +57,7 @@ struct vm {
     struct vuart uart;
     struct platform platform;
     struct hole_log holes;
+    struct lazy_mem lazy;           /* lazy RAM and async PF (kernel/virt/apf.c) */
 
     uint64_t kvm_wall_clock;        /* MSR_KVM_WALL_CLOCK_NEW (kvmclock.c) */
     bool emul_warned;               /* the emulator's one warning for this VM was printed */

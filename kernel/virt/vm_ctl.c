@@ -218,6 +218,7 @@ static int reset_finish(struct vm *vm, char *err, size_t errlen)
             vendor->vcpu_free(v);
         clear_vcpu(v);
     }
+    apf_vm_unload(vm);          /* the loader writes frames directly; launch rescans */
     zero_ram(vm);
     vuart_init(&vm->uart);
     platform_init(vm);

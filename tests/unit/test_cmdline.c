@@ -202,6 +202,41 @@ static void test_guest_options(void)
     CHECK_EQ_STR(c.args, "a b strict_mmio=1 strict_mmiox");
 }
 
+/* lazy RAM options (issue 9): Keel's words, not the guest's */
+static void test_guest_lazy(void)
+{
+    struct guest_cfg c;
+    char err[128];
+
+    CHECK_EQ_U64(guest("a b", &c, err), 0);
+    CHECK_EQ_U64(c.lazy, 0);
+    CHECK_EQ_U64(c.lazy_budget, 0);
+    CHECK_EQ_U64(guest("lazy x", &c, err), 0);
+    CHECK_EQ_U64(c.lazy, 1);
+    CHECK_EQ_STR(c.args, "x");
+    CHECK_EQ_U64(guest("lazy=zero", &c, err), 0);
+    CHECK_EQ_U64(c.lazy, 1);
+    CHECK_EQ_U64(guest("lazy=slow", &c, err), 0);
+    CHECK_EQ_U64(c.lazy, 2);
+    CHECK_EQ_U64(c.lazy_us, 200);
+    CHECK_EQ_U64(guest("lazy=slow:35us", &c, err), 0);
+    CHECK_EQ_U64(c.lazy_us, 35);
+    CHECK_EQ_U64(guest("lazy=slow:20ms lazy_budget=384K", &c, err), 0);
+    CHECK_EQ_U64(c.lazy_us, 20000);
+    CHECK_EQ_U64(c.lazy_budget, 384 << 10);
+    CHECK_EQ_U64(guest("lazy=slow:1000ms", &c, err), 0);
+    CHECK_EQ_U64(c.lazy_us, 1000000);
+    CHECK(guest("lazy=slow:1001ms", &c, err) != 0);
+    CHECK(guest("lazy=slow:20", &c, err) != 0);
+    CHECK(guest("lazy=slow:us", &c, err) != 0);
+    CHECK(guest("lazy=slowx", &c, err) != 0);
+    CHECK(guest("lazy=fast", &c, err) != 0);
+    CHECK(guest("lazy_budget=lots", &c, err) != 0);
+    CHECK_EQ_U64(guest("lazyx lazy_x=1", &c, err), 0);     /* the guest's words */
+    CHECK_EQ_U64(c.lazy, 0);
+    CHECK_EQ_STR(c.args, "lazyx lazy_x=1");
+}
+
 static void test_guest_path(void)
 {
     struct guest_cfg c;
@@ -352,6 +387,7 @@ int main(void)
     RUN(test_keel_path);
     RUN(test_guest_defaults);
     RUN(test_guest_options);
+    RUN(test_guest_lazy);
     RUN(test_guest_path);
     RUN(test_guest_errors);
     RUN(test_random);
