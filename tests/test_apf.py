@@ -78,12 +78,12 @@ EDGES = [r"ok paging off and on with a fault in flight: one ready",
 
 @pytest.mark.parametrize("platform", [QEMU_SVM, BOCHS_VMX, BOCHS_SVM])
 def test_apf_abi_and_edges(guests, platform):
-    """CPUID 0x40000100 (KVMKVMKVM, ASYNC_PF and ASYNC_PF_INT only), the MSRs' #GP cases, async
+    """CPUID 0x40000100 (KVMKVMKVM; async PF and kvmclock only), the MSRs' #GP cases, async
     "page not present" for every slow fault, none with async PF off or interrupts off, several
     completions queued with a delayed ACK, and the four in-flight edge cases."""
     r = boot(platform, "one")
     for line in [r"ok cpuid 0x40000100 says KVMKVMKVM",
-                 r"ok cpuid 0x40000101 eax: ASYNC_PF and ASYNC_PF_INT only",
+                 r"ok cpuid 0x40000101 eax: ASYNC_PF, ASYNC_PF_INT and kvmclock only",
                  r"ok enable before the INT vector: #GP", r"ok EN reserved bit 4: #GP",
                  r"ok EN delivery as #PF vmexit \(not offered\): #GP",
                  r"ok EN with the area outside RAM: #GP", r"ok INT bits 63:8: #GP",
