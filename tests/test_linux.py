@@ -285,6 +285,45 @@ def test_bad_bzimages_are_skipped_with_one_line(keel, guests, initrd, tmp_path):
     rig.assert_line(r, r"^\[hello\] done: 0 failure", count=1)
 
 
+# ---- lazy memory with the slow tier: Linux takes async page faults ----
+
+@pytest.mark.qemu
+@pytest.mark.slow
+def test_async_pf_with_lazy_memory(keel, initrd):
+    """Linux finds KVM's async PF at CPUID 0x40000100 and turns it on (vector 243 in `apf`).
+    Linux since 5.8 takes async faults in user mode only, so the VM's RAM is held to a budget:
+    a user program (sort over a 2.7 MB file) touches pages Keel evicted, gets "page not present",
+    keeps the other task running, and every one is followed by exactly one "page ready" (the
+    HYP line of /proc/interrupts counts them in the guest) and one acknowledgement."""
+    mods = [(linux_kernel(), "name=linux cpus=2 mem=256M lazy=slow:200us lazy_budget=96M "
+                             "console=ttyS0"), (initrd, "module_of=linux")]
+    con = rig.spawn_qemu(append="", modules=mods, smp=3, mem="1G", timeout=QEMU_BOOT)
+    s = Session(con)
+    try:
+        s.wait(r"debug shell on this console", 60)
+        s.wait(r"^\[linux\] linux-guest: init done, 2 cpu\(s\)", QEMU_BOOT)
+        at_prompt(s, "linux")
+        out = s.run("seq 1 400000 >/f; sort -n /f | tail -1", 600)
+        assert "400000" in out, out
+        hyp_line = s.run("grep HYP /proc/interrupts")
+        hyp = [int(x) for x in re.search(r"HYP:\s+(\d+)\s+(\d+)", hyp_line).groups()]
+        s.detach()
+        text = s.shell("apf linux", r"(?m)^\s+1 yes .*$")
+    finally:
+        con.close()
+    # vcpu on vec not_present ready acks sync_waits queue fly dropped bugs
+    row = re.compile(r"(?m)^\s+(\d) yes\s+243" + r"\s+(\d+)" * 8)
+    rows = {int(m.group(1)): [int(x) for x in m.groups()[1:]] for m in row.finditer(text)}
+    assert sorted(rows) == [0, 1], text
+    sent = [rows[c][0] for c in (0, 1)]
+    assert sum(sent) > 100, text                        # async faults happened
+    for c in (0, 1):
+        not_present, ready, acks, _sync, queue, fly, dropped, bugs = rows[c]
+        assert not_present == ready == acks and bugs == 0 and dropped == 0, text
+    # the guest saw each "page ready" (counts up to the moment it was read, before `apf`)
+    assert all(0 < hyp[c] <= rows[c][1] for c in (0, 1) if rows[c][1]), (hyp, text)
+
+
 # ---- Bochs (Intel VMX): the boot to the prompt, on request ----
 
 @pytest.mark.bochs
