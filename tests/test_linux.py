@@ -292,7 +292,7 @@ def test_bad_bzimages_are_skipped_with_one_line(keel, guests, initrd, tmp_path):
 def test_async_pf_with_lazy_memory(keel, initrd):
     """Linux finds KVM's async PF at CPUID 0x40000100 and turns it on (vector 243 in `apf`).
     Linux since 5.8 takes async faults in user mode only, so the VM's RAM is held to a budget:
-    a user program (sort over a 2.7 MB file) touches pages Keel evicted, gets "page not present",
+    a user program (sort over a 10 MB file) touches pages Keel evicted, gets "page not present",
     keeps the other task running, and every one is followed by exactly one "page ready" (the
     HYP line of /proc/interrupts counts them in the guest) and one acknowledgement."""
     mods = [(linux_kernel(), "name=linux cpus=2 mem=256M lazy=slow:200us lazy_budget=96M "
@@ -303,8 +303,8 @@ def test_async_pf_with_lazy_memory(keel, initrd):
         s.wait(r"debug shell on this console", 60)
         s.wait(r"^\[linux\] linux-guest: init done, 2 cpu\(s\)", QEMU_BOOT)
         at_prompt(s, "linux")
-        out = s.run("seq 1 400000 >/f; sort -n /f | tail -1", 600)
-        assert "400000" in out, out
+        out = s.run("seq 1 1500000 >/f; sort -n /f | tail -1", 600)
+        assert "1500000" in out, out
         hyp_line = s.run("grep HYP /proc/interrupts")
         hyp = [int(x) for x in re.search(r"HYP:\s+(\d+)\s+(\d+)", hyp_line).groups()]
         s.detach()
