@@ -194,7 +194,9 @@ bool apf_model_check(const struct apf_vcpu *a)
             return false;
         in_flight += st == APF_ASYNC;
     }
-    return apf_model_queued(a) <= APF_SLOTS && apf_model_outstanding(a) <= APF_SLOTS &&
+    /* the ready ring holds what is queued and every async fetch still in flight; synchronous
+     * waits take a slot but never enter the ring */
+    return apf_model_queued(a) + in_flight <= APF_SLOTS &&
            a->c.not_present == a->c.ready + apf_model_queued(a) + in_flight + a->c.dropped &&
            a->c.bugs == 0;
 }
