@@ -322,15 +322,6 @@ int tgt_set_reg(struct vcpu *v, unsigned n, uint64_t val)
 
 /* ---- memory ---- */
 
-static bool pt_read(void *ctx, uint64_t gpa, uint64_t *val, unsigned size)
-{
-    void *p = gpa_host_ptr(ctx, gpa, size);
-    if (!p)
-        return false;
-    *val = size == 8 ? *(volatile uint64_t *)p : *(volatile uint32_t *)p;
-    return true;
-}
-
 /* The debugger looks without leaving traces: no accessed/dirty bits. */
 static bool pt_keep(void *ctx, uint64_t gpa, uint64_t old, uint64_t bits, unsigned size)
 {
@@ -344,7 +335,7 @@ static uint8_t *host_byte(struct vcpu *v, uint64_t la, size_t want, size_t *n, u
         .cr4 = vendor->get_reg(v, VREG_CR4), .efer = vendor->get_reg(v, VREG_EFER),
         .rflags = RFLAGS_AC_BIT, .maxphyaddr = (uint8_t)guest_maxphyaddr(),
     };
-    struct gwalk_mem m = { .ctx = &v->vm->mem, .read = pt_read, .set_bits = pt_keep };
+    struct gwalk_mem m = { .ctx = &v->vm->mem, .read = guest_pt_read, .set_bits = pt_keep };
     uint64_t gpa;
     uint32_t err;
     if (gwalk(&c, &m, la, 0, &gpa, &err) != GW_OK)

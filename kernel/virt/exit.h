@@ -53,6 +53,9 @@ int mmio_exit(struct vcpu *v, uint64_t gpa, unsigned access);
 int emulate_insn(struct vcpu *v);
 /* The first n (<= 15) bytes at the guest's RIP; returns n, or -1 if they cannot be read. */
 int vcpu_peek_code(struct vcpu *v, uint8_t *buf, unsigned n);
+/* gwalk's read callback over a VM's memory (arg: its struct gpa_space): a page-table entry of
+ * `size` bytes at gpa, false where no RAM is. */
+bool guest_pt_read(void *arg, uint64_t gpa, uint64_t *val, unsigned size);
 /* Guest memory by linear address through the guest's page tables, for exits that must read the
  * instruction or an operand themselves (SVM CR writes without decode assists): 0, or -1 when a
  * page is not present or not RAM. vcpu_fetch_insn reads at CS.base + RIP (len <= 15). */

@@ -28,7 +28,7 @@ struct mmio_ctx {
 
 /* ---- guest page tables ---- */
 
-static bool pt_read(void *arg, uint64_t gpa, uint64_t *val, unsigned size)
+bool guest_pt_read(void *arg, uint64_t gpa, uint64_t *val, unsigned size)
 {
     void *p = gpa_host_ptr(arg, gpa, size);
     if (!p)
@@ -57,7 +57,8 @@ static int translate(struct mmio_ctx *c, uint64_t la, unsigned acc, uint64_t *gp
         *gpa = c->st.efer & EFER_LMA ? la : (uint32_t)la;
         return EMUL_OK;
     }
-    struct gwalk_mem mem = { .ctx = &c->v->vm->mem, .read = pt_read, .set_bits = pt_set_bits };
+    struct gwalk_mem mem = { .ctx = &c->v->vm->mem, .read = guest_pt_read,
+                             .set_bits = pt_set_bits };
     uint32_t err;
     if (c->st.cpl == 3)
         acc |= GW_USER;
